@@ -1,0 +1,177 @@
+// Package function holds Lambent's model of a Lambda function: its configuration as stored,
+// the checks a configuration must pass, and the ARNs that name it. It does no I/O except through
+// the Registry, which keeps functions in a state.Bucket and serves hot paths from memory.
+package function
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Sentinel error classes; the API edge maps them to AWS error types.
+var (
+	ErrNotFound     = errors.New("function not found")
+	ErrExists       = errors.New("function already exists")
+	ErrInvalid      = errors.New("invalid parameter value")
+	ErrPrecondition = errors.New("revision id does not match")
+	ErrConflict     = errors.New("function is being updated")
+)
+
+// States and update statuses, as Lambda names them.
+const (
+	StatePending  = "Pending"
+	StateActive   = "Active"
+	StateFailed   = "Failed"
+	UpdateOK      = "Successful"
+	UpdateRunning = "InProgress"
+	UpdateFailed  = "Failed"
+	LatestVersion = "$LATEST"
+)
+
+// Function is one function's $LATEST configuration as stored in the bucket.
+type Function struct {
+	Name             string            `json:"name"`
+	Runtime          string            `json:"runtime"`
+	Handler          string            `json:"handler"`
+	Role             string            `json:"role"`
+	Description      string            `json:"description"`
+	MemorySize       int               `json:"memorySize"`
+	Timeout          int               `json:"timeout"`
+	EphemeralStorage int               `json:"ephemeralStorage"`
+	Architectures    []string          `json:"architectures"`
+	Environment      map[string]string `json:"environment"`
+	Tags             map[string]string `json:"tags"`
+
+	CodeSha256   string `json:"codeSha256"`   // base64, as Lambda shows it
+	CodeDigest   string `json:"codeDigest"`   // hex, names the blob and the extracted dir
+	CodeSize     int64  `json:"codeSize"`     // zip bytes
+	UnzippedSize int64  `json:"unzippedSize"` // extracted bytes
+
+	State                      string    `json:"state"`
+	StateReason                string    `json:"stateReason,omitempty"`
+	StateReasonCode            string    `json:"stateReasonCode,omitempty"`
+	LastUpdateStatus           string    `json:"lastUpdateStatus,omitempty"`
+	LastUpdateStatusReason     string    `json:"lastUpdateStatusReason,omitempty"`
+	LastUpdateStatusReasonCode string    `json:"lastUpdateStatusReasonCode,omitempty"`
+	LastModified               time.Time `json:"lastModified"`
+
+	// Revision is the bucket revision this record was read at; not stored.
+	Revision uint64 `json:"-"`
+}
+
+// RevisionID is Lambda's RevisionId for this record: a UUID-shaped name of its bucket revision.
+func (f *Function) RevisionID() string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d", f.Name, f.Revision))
+	h := hex.EncodeToString(sum[:16])
+	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
+}
+
+// EnvironmentKey identifies what an execution environment depends on: environments made for
+// one key cannot serve another.
+func (f *Function) EnvironmentKey() string {
+	keys := make([]string, 0, len(f.Environment))
+	for k := range f.Environment {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s|%s|%s|%d|%d|%d|%s", f.CodeDigest, f.Runtime, f.Handler, f.MemorySize,
+		f.Timeout, f.EphemeralStorage, strings.Join(f.Architectures, ","))
+	for _, k := range keys {
+		fmt.Fprintf(&b, "|%s=%s", k, f.Environment[k])
+	}
+	return b.String()
+}
+
+// Clone returns a deep copy.
+func (f *Function) Clone() *Function {
+	c := *f
+	c.Architectures = append([]string(nil), f.Architectures...)
+	c.Environment = cloneMap(f.Environment)
+	c.Tags = cloneMap(f.Tags)
+	return &c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func (f *Function) marshal() []byte {
+	b, err := json.Marshal(f)
+	if err != nil {
+		panic(err) // only strings, numbers and maps of strings
+	}
+	return b
+}
+
+// ARNs is the account and region that name functions.
+type ARNs struct {
+	Region    string
+	AccountID string
+}
+
+// Function returns the unqualified ARN of name.
+func (a ARNs) Function(name string) string {
+	return "arn:aws:lambda:" + a.Region + ":" + a.AccountID + ":function:" + name
+}
+
+// ParseName resolves the FunctionName forms Lambda accepts: a name, a full ARN or a partial ARN
+// (ACCOUNT:function:NAME), each with an optional :QUALIFIER.
+func (a ARNs) ParseName(s string) (name, qualifier string, err error) {
+	parts := strings.Split(s, ":")
+	switch {
+	case len(parts) >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function":
+		if parts[3] != a.Region || parts[4] != a.AccountID {
+			return "", "", fmt.Errorf("%w: %q names another region or account", ErrNotFound, s)
+		}
+		name = parts[6]
+		if len(parts) == 8 {
+			qualifier = parts[7]
+		} else if len(parts) > 8 {
+			return "", "", fmt.Errorf("%w: %q", errBadName, s)
+		}
+	case len(parts) >= 3 && parts[1] == "function":
+		if parts[0] != a.AccountID {
+			return "", "", fmt.Errorf("%w: %q names another account", ErrNotFound, s)
+		}
+		name = parts[2]
+		if len(parts) == 4 {
+			qualifier = parts[3]
+		} else if len(parts) > 4 {
+			return "", "", fmt.Errorf("%w: %q", errBadName, s)
+		}
+	case len(parts) == 2:
+		name, qualifier = parts[0], parts[1]
+	case len(parts) == 1:
+		name = parts[0]
+	default:
+		return "", "", fmt.Errorf("%w: %q", errBadName, s)
+	}
+	if !nameRE.MatchString(name) {
+		return "", "", fmt.Errorf("%w: %q", errBadName, s)
+	}
+	return name, qualifier, nil
+}
+
+var (
+	nameRE     = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+	errBadName = fmt.Errorf("%w: function name", ErrInvalid)
+)
+
+func sortFunctions(fs []*Function) {
+	sort.Slice(fs, func(i, j int) bool { return fs[i].Name < fs[j].Name })
+}

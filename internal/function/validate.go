@@ -1,0 +1,108 @@
+package function
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Limits on a configuration, AWS's defaults.
+const (
+	MinMemory, MaxMemory   = 128, 10240
+	MinTimeout, MaxTimeout = 1, 900
+	MinStorage, MaxStorage = 512, 10240
+	DefaultMemory          = 128
+	DefaultTimeout         = 3
+	DefaultStorage         = 512
+	maxEnvBytes            = 4096
+	maxDescription         = 256
+)
+
+// Runtimes lists the runtimes Lambent can run, and the entrypoint each starts.
+var Runtimes = map[string]string{
+	"provided.al2023": "bootstrap",
+	"provided.al2":    "bootstrap",
+	"provided":        "bootstrap",
+}
+
+var (
+	roleRE    = regexp.MustCompile(`^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$`)
+	envKeyRE  = regexp.MustCompile(`^[a-zA-Z]([a-zA-Z0-9_])+$`)
+	handlerRE = regexp.MustCompile(`^[^\s]{0,128}$`)
+	reserved  = map[string]bool{
+		"_HANDLER": true, "_X_AMZN_TRACE_ID": true, "AWS_DEFAULT_REGION": true, "AWS_REGION": true,
+		"AWS_EXECUTION_ENV": true, "AWS_LAMBDA_FUNCTION_NAME": true, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": true,
+		"AWS_LAMBDA_FUNCTION_VERSION": true, "AWS_LAMBDA_INITIALIZATION_TYPE": true,
+		"AWS_LAMBDA_LOG_GROUP_NAME": true, "AWS_LAMBDA_LOG_STREAM_NAME": true, "AWS_ACCESS_KEY": true,
+		"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true,
+		"AWS_LAMBDA_RUNTIME_API": true, "LAMBDA_TASK_ROOT": true, "LAMBDA_RUNTIME_DIR": true,
+	}
+)
+
+// invalid makes an ErrInvalid with Lambda's message.
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
+}
+
+// Validate checks a configuration the way CreateFunction and UpdateFunctionConfiguration do.
+// The messages are Lambda's.
+func (f *Function) Validate() error {
+	if !nameRE.MatchString(f.Name) {
+		return invalid("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?", f.Name)
+	}
+	if _, ok := Runtimes[f.Runtime]; !ok {
+		return invalid("Value %s at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: %s or be a valid ARN", f.Runtime, runtimeList())
+	}
+	if f.Handler == "" || !handlerRE.MatchString(f.Handler) {
+		return invalid("1 validation error detected: Value '%s' at 'handler' failed to satisfy constraint: Member must satisfy regular expression pattern: [^\\s]+", f.Handler)
+	}
+	if !roleRE.MatchString(f.Role) {
+		return invalid("1 validation error detected: Value '%s' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+", f.Role)
+	}
+	if f.MemorySize < MinMemory || f.MemorySize > MaxMemory {
+		return invalid("1 validation error detected: Value '%d' at 'memorySize' failed to satisfy constraint: Member must have value %s", f.MemorySize, rangeText(f.MemorySize, MinMemory, MaxMemory))
+	}
+	if f.Timeout < MinTimeout || f.Timeout > MaxTimeout {
+		return invalid("1 validation error detected: Value '%d' at 'timeout' failed to satisfy constraint: Member must have value %s", f.Timeout, rangeText(f.Timeout, MinTimeout, MaxTimeout))
+	}
+	if f.EphemeralStorage < MinStorage || f.EphemeralStorage > MaxStorage {
+		return invalid("1 validation error detected: Value '%d' at 'ephemeralStorage.size' failed to satisfy constraint: Member must have value %s", f.EphemeralStorage, rangeText(f.EphemeralStorage, MinStorage, MaxStorage))
+	}
+	if len(f.Description) > maxDescription {
+		return invalid("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", maxDescription)
+	}
+	if len(f.Architectures) != 1 || (f.Architectures[0] != "x86_64" && f.Architectures[0] != "arm64") {
+		return invalid("1 validation error detected: Value '%v' at 'architectures' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]", f.Architectures)
+	}
+	size := 0
+	for k, v := range f.Environment {
+		if !envKeyRE.MatchString(k) {
+			return invalid("1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]")
+		}
+		if reserved[k] {
+			return invalid("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", k)
+		}
+		size += len(k) + len(v)
+	}
+	if size > maxEnvBytes {
+		return invalid("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %d", size)
+	}
+	return nil
+}
+
+func rangeText(v, lo, hi int) string {
+	if v < lo {
+		return fmt.Sprintf("greater than or equal to %d", lo)
+	}
+	return fmt.Sprintf("less than or equal to %d", hi)
+}
+
+func runtimeList() string {
+	names := make([]string, 0, len(Runtimes))
+	for n := range Runtimes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return "[" + strings.Join(names, ", ") + "]"
+}

@@ -1,0 +1,244 @@
+package invoke
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"time"
+
+	"github.com/lambent/lambent/internal/function"
+	"github.com/lambent/lambent/internal/logs"
+	"github.com/lambent/lambent/internal/metering"
+	"github.com/lambent/lambent/internal/runtimeapi"
+	"github.com/lambent/lambent/internal/sandbox"
+)
+
+// environment is one execution environment: a sandbox, its Runtime API and its log capture.
+type environment struct {
+	id       string
+	fn       *function.Function
+	arn      string
+	sb       sandbox.Sandbox
+	api      *runtimeapi.API
+	capture  *logs.Capture
+	started  time.Time
+	init     time.Duration // set after the first invocation found the runtime ready
+	ready    bool
+	lastUsed time.Time
+	initWait time.Duration
+}
+
+// functionError is a failure reported to the caller as the function's error.
+type functionError struct {
+	Type    string
+	Message string
+}
+
+func (e *functionError) Error() string { return e.Type + ": " + e.Message }
+
+func (e *functionError) response(req Request) Response {
+	return Response{Payload: errorPayload(e.Type, e.Message), FunctionError: "Unhandled", Version: function.LatestVersion}
+}
+
+func errorPayload(typ, msg string) []byte {
+	b, _ := json.Marshal(struct {
+		ErrorType    string `json:"errorType"`
+		ErrorMessage string `json:"errorMessage"`
+	}{typ, msg})
+	return b
+}
+
+func (r *Router) start(ctx context.Context, f *function.Function) (*environment, error) {
+	dir, err := r.cfg.Code.Dir(ctx, f.CodeDigest)
+	if err != nil {
+		return nil, fmt.Errorf("function %q code: %w", f.Name, err)
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	now := time.Now().UTC()
+	stream := now.Format("2006/01/02") + "/[" + function.LatestVersion + "]" + id
+	capture, err := logs.NewCapture(r.cfg.Logs, f.Name, id, stream)
+	if err != nil {
+		return nil, err
+	}
+	api := runtimeapi.New()
+	spec := sandbox.Spec{
+		ID:                 id,
+		CodeDir:            dir,
+		Entrypoint:         function.Runtimes[f.Runtime],
+		Env:                r.environ(f, stream),
+		MemoryMB:           f.MemorySize,
+		EphemeralStorageMB: f.EphemeralStorage,
+		RuntimeAPI:         api,
+		Output:             capture.Output(),
+	}
+	sb, err := r.cfg.Driver.Start(ctx, spec)
+	if err != nil {
+		capture.Close()
+		api.Close()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &functionError{"Runtime.InvalidEntrypoint",
+				"Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"}
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, &functionError{"Runtime.InvalidEntrypoint", err.Error()}
+		}
+		return nil, err
+	}
+	capture.SetMemory(sb.MaxMemoryBytes)
+	return &environment{
+		id: id, fn: f, arn: r.cfg.ARNs.Function(f.Name), sb: sb, api: api, capture: capture,
+		started: now, initWait: r.cfg.InitTimeout,
+	}, nil
+}
+
+// environ is what AWS sets in a function's environment, then the function's own variables.
+func (r *Router) environ(f *function.Function, stream string) []string {
+	env := []string{
+		"AWS_LAMBDA_FUNCTION_NAME=" + f.Name,
+		"AWS_LAMBDA_FUNCTION_VERSION=" + function.LatestVersion,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(f.MemorySize),
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + f.Name,
+		"AWS_LAMBDA_LOG_STREAM_NAME=" + stream,
+		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_REGION=" + r.cfg.ARNs.Region,
+		"AWS_DEFAULT_REGION=" + r.cfg.ARNs.Region,
+		"_HANDLER=" + f.Handler,
+		"LAMBDA_RUNTIME_DIR=/var/runtime",
+		"TZ=:UTC",
+		"LANG=en_US.UTF-8",
+		"PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+		"LD_LIBRARY_PATH=/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+	}
+	for k, v := range f.Environment {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// invoke runs one invocation; reusable reports whether the environment may serve another.
+func (e *environment) invoke(req Request) (resp Response, reusable bool) {
+	resp.Version = function.LatestVersion
+	if !e.ready {
+		if ferr := e.awaitInit(); ferr != nil {
+			e.capture.Start(req.RequestID, function.LatestVersion)
+			e.capture.Line(ferr.logLine(req.RequestID))
+			resp = ferr.response(req)
+			resp.LogTail = e.end(req, 0)
+			return resp, false
+		}
+	}
+	timeout := time.Duration(e.fn.Timeout) * time.Second
+	inv := runtimeapi.NewInvocation()
+	inv.RequestID = req.RequestID
+	inv.FunctionARN = e.arn
+	inv.TraceID = traceID(req.RequestID)
+	inv.ClientContext = req.ClientContext
+	inv.Payload = req.Payload
+	e.capture.Start(req.RequestID, function.LatestVersion)
+	start := time.Now()
+	inv.Deadline = start.Add(timeout)
+	if err := e.api.Offer(inv); err != nil {
+		resp.Payload, resp.FunctionError = errorPayload("Runtime.Unknown", err.Error()), "Unhandled"
+		return resp, false
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case res := <-inv.Done():
+		reusable = true
+		switch res.Kind {
+		case runtimeapi.Response:
+			resp.Payload = res.Payload
+		case runtimeapi.ResponseTooLarge:
+			resp.Payload, resp.FunctionError = errorPayload("Function.ResponseSizeTooLarge",
+				"Response payload size exceeded maximum allowed payload size ("+strconv.Itoa(runtimeapi.MaxPayloadSize)+" bytes)."), "Unhandled"
+		default:
+			resp.Payload, resp.FunctionError = res.Payload, "Unhandled"
+		}
+	case <-e.sb.Done():
+		ferr := exitError(e.sb.Err())
+		e.capture.Line(ferr.logLine(req.RequestID))
+		resp.Payload, resp.FunctionError = errorPayload(ferr.Type, "RequestId: "+req.RequestID+" Error: "+ferr.Message), "Unhandled"
+	case <-timer.C:
+		e.sb.Kill()
+		msg := fmt.Sprintf("Task timed out after %.2f seconds", timeout.Seconds())
+		e.capture.Line(time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " " + req.RequestID + " " + msg)
+		resp.Payload, resp.FunctionError = errorPayload("Sandbox.Timedout", "RequestId: "+req.RequestID+" Error: "+msg), "Unhandled"
+	}
+	resp.LogTail = e.end(req, time.Since(start))
+	return resp, reusable
+}
+
+// awaitInit waits for the runtime's first invocation/next.
+func (e *environment) awaitInit() *functionError {
+	t := time.NewTimer(e.initWait)
+	defer t.Stop()
+	select {
+	case <-e.api.Ready():
+		e.ready = true
+		e.init = e.api.ReadyAt().Sub(e.started)
+		return nil
+	case res := <-e.api.InitErrors():
+		var body struct {
+			ErrorType    string `json:"errorType"`
+			ErrorMessage string `json:"errorMessage"`
+		}
+		json.Unmarshal(res.Payload, &body)
+		if body.ErrorType == "" {
+			body.ErrorType = res.ErrorType
+		}
+		if body.ErrorType == "" {
+			body.ErrorType = "Runtime.InitError"
+		}
+		return &functionError{body.ErrorType, body.ErrorMessage}
+	case <-e.sb.Done():
+		return exitError(e.sb.Err())
+	case <-t.C:
+		return &functionError{"Sandbox.Timedout", fmt.Sprintf("Task timed out after %.2f seconds", e.initWait.Seconds())}
+	}
+}
+
+func exitError(err error) *functionError {
+	msg := "Runtime exited without providing a reason"
+	if err != nil {
+		msg = "Runtime exited with error: " + err.Error()
+	}
+	return &functionError{"Runtime.ExitError", msg}
+}
+
+func (e *functionError) logLine(requestID string) string {
+	return "RequestId: " + requestID + " Error: " + e.Message + "\n" + e.Type
+}
+
+// end writes END and REPORT, and waits for the log tail if the caller asked for it.
+func (e *environment) end(req Request, d time.Duration) []byte {
+	rep := logs.Report{
+		RequestID: req.RequestID, Duration: d, BilledMs: metering.BilledMs(d),
+		MemoryMB: e.fn.MemorySize, InitDuration: e.init, WantTail: req.Tail,
+	}
+	e.init = 0
+	tail := e.capture.End(rep)
+	if tail == nil {
+		return nil
+	}
+	return <-tail
+}
+
+func (e *environment) destroy() {
+	e.sb.Kill()
+	e.api.Close()
+	e.capture.Close()
+}
+
+// traceID makes an X-Ray style trace header for a request.
+func traceID(requestID string) string {
+	return "Root=1-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + requestID[:8] + requestID[9:13] +
+		requestID[14:18] + requestID[19:23] + ";Parent=" + requestID[24:] + "0000;Sampled=0"
+}

@@ -1,0 +1,139 @@
+// Package process is the plain-process sandbox driver: each environment is a child process
+// group of the server with its own loopback Runtime API listener. It isolates nothing and
+// enforces no limit; it exists for development machines where the Linux driver cannot run.
+package process
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lambent/lambent/internal/sandbox"
+)
+
+// Driver starts plain processes.
+type Driver struct{}
+
+// New returns the process driver.
+func New() *Driver { return &Driver{} }
+
+// Name implements sandbox.Driver.
+func (*Driver) Name() string { return "process" }
+
+// Start implements sandbox.Driver.
+func (*Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s: runtime api listener: %w", spec.ID, err)
+	}
+	srv := &http.Server{Handler: spec.RuntimeAPI, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+
+	cmd := exec.Command(filepath.Join(spec.CodeDir, spec.Entrypoint))
+	cmd.Dir = spec.CodeDir
+	cmd.Env = append(append([]string(nil), spec.Env...),
+		"LAMBDA_TASK_ROOT="+spec.CodeDir,
+		"AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
+	cmd.Stdout = spec.Output
+	cmd.Stderr = spec.Output
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("sandbox %s: start %s: %w", spec.ID, spec.Entrypoint, err)
+	}
+	p := &proc{cmd: cmd, srv: srv, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	srv  *http.Server
+	done chan struct{}
+
+	mu   sync.Mutex
+	err  error
+	peak int64
+	once sync.Once
+}
+
+func (p *proc) Done() <-chan struct{} { return p.done }
+
+func (p *proc) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *proc) Kill() error {
+	p.once.Do(func() {
+		p.sample()
+		// The whole process group: the runtime and whatever it started.
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		p.srv.Close()
+	})
+	return nil
+}
+
+// MaxMemoryBytes reads the entrypoint's peak resident set (VmHWM); children are not counted.
+func (p *proc) MaxMemoryBytes() int64 {
+	p.sample()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peak
+}
+
+func (p *proc) sample() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	hwm, err := readHWM(p.cmd.Process.Pid)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	p.peak = max(p.peak, hwm)
+	p.mu.Unlock()
+}
+
+func readHWM(pid int) (int64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Bytes()
+		if rest, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+			f := bytes.Fields(rest)
+			if len(f) == 0 {
+				break
+			}
+			kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM")
+}
+
+var _ sandbox.Driver = (*Driver)(nil)

@@ -1,0 +1,62 @@
+// Package sandbox defines the contract between Lambent and the things that run execution
+// environments: a Driver starts a Sandbox from a Spec. Drivers live in subpackages (process,
+// and later linux); sandboxtest holds the conformance suite every driver must pass.
+//
+// The contract knows nothing of Lambda invocations: it starts one process tree with the code,
+// environment and Runtime API it is given, reports how it ends, and kills it on request.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+)
+
+// TaskRoot is where function code appears inside a sandbox (LAMBDA_TASK_ROOT on AWS).
+// Drivers without their own mount namespace report the host directory instead.
+const TaskRoot = "/var/task"
+
+// ErrUnavailable reports that a driver cannot run on this machine.
+var ErrUnavailable = errors.New("sandbox driver unavailable")
+
+// Spec describes one execution environment.
+type Spec struct {
+	// ID names the environment; [a-z0-9], unique among live sandboxes.
+	ID string
+	// CodeDir is the host directory holding the extracted code; the sandbox must only read it.
+	CodeDir string
+	// Entrypoint is the program to run, relative to the task root ("bootstrap").
+	Entrypoint string
+	// Env is the environment the function sees, as KEY=value. The driver adds
+	// LAMBDA_TASK_ROOT and AWS_LAMBDA_RUNTIME_API.
+	Env []string
+	// MemoryMB and EphemeralStorageMB are the function's limits; drivers that isolate enforce them.
+	MemoryMB           int
+	EphemeralStorageMB int
+	// RuntimeAPI is served at AWS_LAMBDA_RUNTIME_API, reachable from inside this sandbox only
+	// (as far as the driver can isolate it).
+	RuntimeAPI http.Handler
+	// Output receives the function's stdout and stderr.
+	Output *os.File
+}
+
+// Driver starts sandboxes.
+type Driver interface {
+	// Name is the value of --sandbox that selects this driver.
+	Name() string
+	// Start launches spec's entrypoint and returns once it is running.
+	Start(ctx context.Context, spec Spec) (Sandbox, error)
+}
+
+// Sandbox is one running execution environment.
+type Sandbox interface {
+	// Done is closed when the entrypoint process has exited; Err then says how.
+	Done() <-chan struct{}
+	Err() error
+	// Kill ends every process of the sandbox and releases what it holds. It is idempotent
+	// and returns once the sandbox is gone.
+	Kill() error
+	// MaxMemoryBytes is the peak memory the sandbox has used so far.
+	MaxMemoryBytes() int64
+}

@@ -1,0 +1,184 @@
+// Package server wires Lambent's subsystems into one System: state, code, functions, the
+// invocation router, the async worker and the HTTP API. It is the only place that knows how
+// the pieces fit; it holds no logic of its own.
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lambent/lambent/internal/auth"
+	"github.com/lambent/lambent/internal/code"
+	"github.com/lambent/lambent/internal/controlapi"
+	"github.com/lambent/lambent/internal/function"
+	"github.com/lambent/lambent/internal/invoke"
+	"github.com/lambent/lambent/internal/sandbox"
+	"github.com/lambent/lambent/internal/sandbox/process"
+	"github.com/lambent/lambent/internal/state"
+)
+
+// Config is everything `lambent server` can be told.
+type Config struct {
+	Listen    string
+	DataDir   string
+	Region    string
+	AccountID string
+	Sandbox   string
+	// NATSURL points at an external NATS cluster; empty embeds one.
+	NATSURL string
+	// IdleTimeout, AsyncAckWait and AsyncRetryDelays: see invoke and state; zero means default.
+	IdleTimeout      time.Duration
+	AsyncAckWait     time.Duration
+	AsyncRetryDelays []time.Duration
+	AsyncParallel    int
+	Getenv           func(string) string
+	Logger           *slog.Logger
+}
+
+// System is a running Lambent server.
+type System struct {
+	Credentials        auth.Credentials
+	CreatedCredentials bool
+	Store              *state.Store
+	Functions          *function.Registry
+	Router             *invoke.Router
+
+	ln     net.Listener
+	http   *http.Server
+	cancel context.CancelFunc
+	async  chan error
+}
+
+// Drivers maps --sandbox values to constructors.
+func driver(name string) (sandbox.Driver, error) {
+	switch name {
+	case "process", "":
+		return process.New(), nil
+	}
+	return nil, fmt.Errorf("unknown --sandbox %q: the drivers are: process", name)
+}
+
+// Start opens state, binds the listener and serves until Close.
+func Start(ctx context.Context, cfg Config) (*System, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Getenv == nil {
+		cfg.Getenv = os.Getenv
+	}
+	if cfg.AsyncRetryDelays == nil {
+		cfg.AsyncRetryDelays = []time.Duration{time.Minute, 2 * time.Minute}
+	}
+	if cfg.AsyncParallel == 0 {
+		cfg.AsyncParallel = 64
+	}
+	drv, err := driver(cfg.Sandbox)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	creds, created, err := auth.LoadOrCreate(cfg.DataDir, cfg.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &System{Credentials: creds, CreatedCredentials: created, cancel: cancel, async: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	if s.Store, err = state.Open(ctx, state.Options{
+		DataDir: cfg.DataDir, URL: cfg.NATSURL, AsyncAckWait: cfg.AsyncAckWait, Logger: cfg.Logger,
+	}); err != nil {
+		return nil, err
+	}
+	cache, err := code.NewCache(filepath.Join(cfg.DataDir, "code"), code.DefaultLimits)
+	if err != nil {
+		return nil, err
+	}
+	if err := cache.Sweep(); err != nil {
+		return nil, err
+	}
+	codeStore := &code.Store{Blobs: s.Store.Code, Cache: cache, Limits: code.DefaultLimits}
+	if s.Functions, err = function.NewRegistry(ctx, s.Store.Functions, cfg.Logger); err != nil {
+		return nil, err
+	}
+	arns := function.ARNs{Region: cfg.Region, AccountID: cfg.AccountID}
+	s.Router = invoke.New(invoke.Config{
+		Driver: drv, Code: codeStore, Logs: s.Store.Logs, ARNs: arns,
+		IdleTimeout: cfg.IdleTimeout, Logger: cfg.Logger,
+	})
+	s.Functions.OnChange(func(old, new *function.Function) {
+		if old != nil && (new == nil || old.EnvironmentKey() != new.EnvironmentKey()) {
+			s.Router.Forget(old.Name)
+		}
+	})
+	async := &invoke.Async{Queue: s.Store.Async, Router: s.Router, Functions: s.Functions,
+		RetryDelays: cfg.AsyncRetryDelays}
+	api := &controlapi.API{
+		Functions: s.Functions, Code: codeStore, Router: s.Router, Async: async,
+		Verifier: auth.NewVerifier(creds), ARNs: arns, URLKey: urlKey(creds), Log: cfg.Logger,
+		Background: ctx,
+	}
+	// Functions left Pending or InProgress by a crash get their code ready again.
+	for _, f := range s.Functions.List() {
+		if f.State == function.StatePending || f.LastUpdateStatus == function.UpdateRunning {
+			go api.Prepare(f.Name, f.CodeDigest)
+		}
+	}
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	go s.http.Serve(s.ln)
+	go func() { s.async <- async.Run(ctx, cfg.AsyncParallel) }()
+	ok = true
+	return s, nil
+}
+
+// urlKey derives the key that signs code download URLs from the server's secret.
+func urlKey(c auth.Credentials) []byte {
+	m := hmac.New(sha256.New, []byte(c.SecretAccessKey))
+	m.Write([]byte("lambent code url"))
+	return m.Sum(nil)
+}
+
+// Addr is the address the API listens on.
+func (s *System) Addr() string { return s.ln.Addr().String() }
+
+// Close stops serving and ends every environment.
+func (s *System) Close() error {
+	var errs []error
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.http.Shutdown(ctx))
+		cancel()
+	}
+	s.cancel()
+	if s.Router != nil {
+		s.Router.Close()
+	}
+	if s.http != nil {
+		if err := <-s.async; err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, err)
+		}
+	}
+	if s.Store != nil {
+		s.Store.Close()
+	}
+	return errors.Join(errs...)
+}
