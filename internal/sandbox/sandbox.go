@@ -17,8 +17,20 @@ import (
 // Drivers without their own mount namespace report the host directory instead.
 const TaskRoot = "/var/task"
 
-// ErrUnavailable reports that a driver cannot run on this machine.
-var ErrUnavailable = errors.New("sandbox driver unavailable")
+// Sentinel errors of drivers and sandboxes.
+var (
+	// ErrUnavailable reports that a driver cannot run on this machine.
+	ErrUnavailable = errors.New("sandbox driver unavailable")
+	// ErrOutOfMemory is wrapped by Sandbox.Err when the memory limit killed the sandbox.
+	ErrOutOfMemory = errors.New("out of memory")
+)
+
+// Freezer is implemented by sandboxes that can be stopped between invocations so that they
+// use no CPU while idle.
+type Freezer interface {
+	Freeze() error
+	Thaw() error
+}
 
 // Spec describes one execution environment.
 type Spec struct {
