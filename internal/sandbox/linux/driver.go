@@ -1,0 +1,329 @@
+//go:build linux
+
+// Package linux is the isolating sandbox driver: every execution environment gets its own pid,
+// mount, ipc, uts and network namespaces, a root built from read-only host /usr, a generated
+// /etc and the function's code at /var/task, a size-limited /tmp, a cgroup (v1 or v2) that
+// enforces memory, CPU and process limits, an unprivileged user without capabilities and a
+// seccomp filter. Its Runtime API listens on 127.0.0.1:9001 inside its own network namespace,
+// where no other environment and nothing on the host's loopback can be reached.
+//
+// It does not decide limits (the Spec does) nor know about invocations.
+package linux
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lambent/lambent/internal/sandbox"
+)
+
+// RuntimeAPIAddr is where a sandbox's Runtime API listens, inside the sandbox.
+const RuntimeAPIAddr = "127.0.0.1:9001"
+
+// Options configure the driver.
+type Options struct {
+	// StateDir holds the mount points of sandbox roots; it is swept at start.
+	StateDir string
+	// UID and GID the function runs as (AWS: 993 and 990).
+	UID, GID int
+	Logger   *slog.Logger
+}
+
+// Driver starts isolated sandboxes.
+type Driver struct {
+	opts   Options
+	cg     cgroups
+	self   string
+	hostNS *os.File
+}
+
+// New checks that this machine can isolate functions and returns the driver, or an error
+// wrapping sandbox.ErrUnavailable that says what is missing.
+func New(opts Options) (*Driver, error) {
+	if opts.UID == 0 {
+		opts.UID, opts.GID = 993, 990
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	unavailable := func(format string, a ...any) error {
+		return fmt.Errorf("%w: linux: "+format, append([]any{sandbox.ErrUnavailable}, a...)...)
+	}
+	if os.Geteuid() != 0 {
+		return nil, unavailable("needs root (namespaces, mounts and cgroups); run as root or use --sandbox=process on a development machine")
+	}
+	cg, err := detectCgroups()
+	if err != nil {
+		return nil, unavailable("%v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, unavailable("cannot find own executable to start sandbox init: %v", err)
+	}
+	hostNS, err := os.Open("/proc/self/ns/net")
+	if err != nil {
+		return nil, unavailable("network namespaces: %v", err)
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	d := &Driver{opts: opts, cg: cg, self: self, hostNS: hostNS}
+	if err := d.sweep(); err != nil {
+		opts.Logger.Warn("sweeping sandboxes of an earlier run", "err", err)
+	}
+	return d, nil
+}
+
+// Name implements sandbox.Driver.
+func (*Driver) Name() string { return "linux" }
+
+// CgroupVersion says which cgroup hierarchy the driver uses.
+func (d *Driver) CgroupVersion() string { return d.cg.version() }
+
+// sweep removes what sandboxes of a crashed server left: cgroups (killing their processes)
+// and root mount points.
+func (d *Driver) sweep() error {
+	err := d.cg.sweep()
+	entries, _ := os.ReadDir(d.opts.StateDir)
+	for _, e := range entries {
+		p := filepath.Join(d.opts.StateDir, e.Name())
+		unix.Unmount(p, unix.MNT_DETACH)
+		err = errors.Join(err, os.RemoveAll(p))
+	}
+	return err
+}
+
+// Start implements sandbox.Driver.
+func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	root := filepath.Join(d.opts.StateDir, spec.ID)
+	if err := os.Mkdir(root, 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+	}
+	s := &box{root: root, done: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			s.cleanup()
+		}
+	}()
+	var err error
+	if s.cg, err = d.cg.create(spec.ID, limitsFor(spec.MemoryMB)); err != nil {
+		return nil, err
+	}
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer cfgR.Close()
+	defer cfgW.Close()
+	statR, statW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer statR.Close()
+	defer statW.Close()
+
+	cmd := exec.Command(d.self, InitArg)
+	cmd.Env = []string{}
+	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
+	cmd.ExtraFiles = []*os.File{cfgR, statW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	if s.ln, err = d.startInNetns(cmd); err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+	}
+	s.cmd = cmd
+	go func() {
+		err := cmd.Wait()
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+		close(s.done)
+	}()
+	if err := s.cg.add(cmd.Process.Pid); err != nil {
+		return nil, fmt.Errorf("sandbox %s: join cgroup: %w", spec.ID, err)
+	}
+	cfgR.Close()
+	statW.Close()
+	cfg, _ := json.Marshal(initConfig{
+		Root: root, CodeDir: spec.CodeDir, Entrypoint: spec.Entrypoint,
+		Env:   append(append([]string(nil), spec.Env...), "LAMBDA_TASK_ROOT="+sandbox.TaskRoot, "AWS_LAMBDA_RUNTIME_API="+RuntimeAPIAddr),
+		TmpMB: max(spec.EphemeralStorageMB, 512), UID: d.opts.UID, GID: d.opts.GID, Hostname: "sandbox",
+	})
+	if _, err := cfgW.Write(cfg); err != nil {
+		return nil, fmt.Errorf("sandbox %s: configure init: %w", spec.ID, err)
+	}
+	cfgW.Close()
+	// The status pipe closes when init execs the entrypoint; anything written is a failure.
+	msg, _ := io.ReadAll(statR)
+	if len(msg) > 0 {
+		return nil, initError(spec, string(msg))
+	}
+	s.srv = &http.Server{Handler: spec.RuntimeAPI, ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(s.ln)
+	ok = true
+	return s, nil
+}
+
+// initError turns what init reported into an error; a missing or unrunnable entrypoint wraps
+// fs.ErrNotExist or fs.ErrPermission as the sandbox contract asks.
+func initError(spec sandbox.Spec, msg string) error {
+	kind, detail, _ := strings.Cut(msg, ":")
+	if kind == "exec" {
+		code, path, _ := strings.Cut(detail, ":")
+		if n, err := strconv.Atoi(code); err == nil {
+			errno := syscall.Errno(n)
+			return fmt.Errorf("sandbox %s: exec %s: %w", spec.ID, path, &fs.PathError{Op: "exec", Path: path, Err: errno})
+		}
+	}
+	return fmt.Errorf("sandbox %s: init: %s", spec.ID, detail)
+}
+
+// startInNetns starts cmd in a new network namespace whose loopback carries the sandbox's
+// Runtime API listener. The namespace is entered on a locked OS thread, the listener opened and
+// the process forked there; the thread then returns to the host's namespace.
+func (d *Driver) startInNetns(cmd *exec.Cmd) (net.Listener, error) {
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		ln, err := d.forkInNewNetns(cmd)
+		if err := unix.Setns(int(d.hostNS.Fd()), unix.CLONE_NEWNET); err == nil {
+			runtime.UnlockOSThread()
+		} // else: the goroutine ends locked and Go discards the thread with its namespace
+		ch <- result{ln, err}
+	}()
+	r := <-ch
+	return r.ln, r.err
+}
+
+func (d *Driver) forkInNewNetns(cmd *exec.Cmd) (net.Listener, error) {
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return nil, fmt.Errorf("new network namespace: %w", err)
+	}
+	if err := loopbackUp(); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", RuntimeAPIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("runtime api listener: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("start init: %w", err)
+	}
+	return ln, nil
+}
+
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	return nil
+}
+
+// box is one running sandbox.
+type box struct {
+	root string
+	cg   cgroup
+	cmd  *exec.Cmd
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+
+	mu   sync.Mutex
+	err  error
+	once sync.Once
+	peak int64
+}
+
+func (s *box) Done() <-chan struct{} { return s.done }
+
+// Err says how the entrypoint ended; it wraps sandbox.ErrOutOfMemory after an OOM kill.
+func (s *box) Err() error {
+	s.mu.Lock()
+	err := s.err
+	s.mu.Unlock()
+	if s.cg != nil && s.cg.oomKilled() {
+		return fmt.Errorf("%w: %w", sandbox.ErrOutOfMemory, err)
+	}
+	return err
+}
+
+func (s *box) MaxMemoryBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cg != nil {
+		s.peak = max(s.peak, s.cg.peakMemory())
+	}
+	return s.peak
+}
+
+// Freeze stops every process of the sandbox until Thaw.
+func (s *box) Freeze() error { return s.cg.freeze() }
+
+// Thaw resumes a frozen sandbox.
+func (s *box) Thaw() error { return s.cg.thaw() }
+
+// Kill ends the sandbox: killing PID 1 of its pid namespace takes every process with it.
+func (s *box) Kill() error {
+	s.once.Do(s.cleanup)
+	return nil
+}
+
+func (s *box) cleanup() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cg.thaw()
+		s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+		s.MaxMemoryBytes()
+	}
+	if s.srv != nil {
+		s.srv.Close()
+	} else if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.cg != nil {
+		s.cg.kill()
+		s.cg.remove()
+	}
+	os.Remove(s.root)
+}
+
+var _ sandbox.Driver = (*Driver)(nil)

@@ -1,0 +1,269 @@
+//go:build linux
+
+package linux
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	seccomp "github.com/elastic/go-seccomp-bpf"
+	"golang.org/x/sys/unix"
+)
+
+// InitArg is the argument with which the server re-executes itself as a sandbox's init.
+const InitArg = "sandbox-init"
+
+// initConfig is what the server tells a sandbox's init, through fd 3.
+type initConfig struct {
+	Root       string   // empty host directory the sandbox's root is built on
+	CodeDir    string   // mounted read-only at /var/task
+	Entrypoint string   // relative to /var/task
+	Env        []string // the function's environment
+	TmpMB      int      // size of /tmp
+	UID, GID   int
+	Hostname   string
+}
+
+// Init is the body of `lambent sandbox-init`: running as PID 1 of fresh pid, mount, uts and
+// ipc namespaces (and inside the sandbox's network namespace), it builds the sandbox's root,
+// pivots into it, drops every privilege and execs the entrypoint. Failures are written to fd 4,
+// which closes on a successful exec. It never returns.
+func Init() {
+	runtime.LockOSThread() // namespaces, capabilities and seccomp are per thread: exec from this one
+	status := os.NewFile(4, "status")
+	syscall.CloseOnExec(4)
+	fail := func(kind string, err error) {
+		fmt.Fprintf(status, "%s:%s", kind, err)
+		os.Exit(126)
+	}
+	data, err := io.ReadAll(os.NewFile(3, "config"))
+	if err != nil {
+		fail("setup", err)
+	}
+	var cfg initConfig
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		fail("setup", err)
+	}
+	if err := buildRoot(&cfg); err != nil {
+		fail("setup", err)
+	}
+	if err := dropPrivileges(&cfg); err != nil {
+		fail("setup", err)
+	}
+	entry := filepath.Join("/var/task", cfg.Entrypoint)
+	err = syscall.Exec(entry, []string{entry}, cfg.Env)
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		fail("exec", fmt.Errorf("%d:%s", int(errno), entry))
+	}
+	fail("exec", err)
+}
+
+type mountStep struct {
+	source, target, fstype string
+	flags                  uintptr
+	data                   string
+}
+
+// buildRoot makes the sandbox's filesystem and pivots into it.
+func buildRoot(cfg *initConfig) error {
+	r := cfg.Root
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	if err := unix.Mount("tmpfs", r, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m,mode=755"); err != nil {
+		return fmt.Errorf("root tmpfs: %w", err)
+	}
+	for _, d := range []string{"usr", "proc", "dev", "etc", "tmp", "var/task", "var/runtime", "opt", ".old"} {
+		if err := os.MkdirAll(filepath.Join(r, d), 0o755); err != nil {
+			return err
+		}
+	}
+	// The merged-usr links, or read-only binds where the host has real directories.
+	for _, d := range []string{"bin", "lib", "lib64", "sbin"} {
+		host := "/" + d
+		if target, err := os.Readlink(host); err == nil {
+			if err := os.Symlink(target, filepath.Join(r, d)); err != nil {
+				return err
+			}
+		} else if fi, err := os.Stat(host); err == nil && fi.IsDir() {
+			if err := bindReadOnly(host, filepath.Join(r, d)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := bindReadOnly("/usr", filepath.Join(r, "usr")); err != nil {
+		return err
+	}
+	if err := writeEtc(filepath.Join(r, "etc"), cfg); err != nil {
+		return err
+	}
+	if err := bindReadOnly(cfg.CodeDir, filepath.Join(r, "var/task")); err != nil {
+		return err
+	}
+	steps := []mountStep{
+		{"proc", filepath.Join(r, "proc"), "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+		{"tmpfs", filepath.Join(r, "tmp"), "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777,size=" + strconv.Itoa(cfg.TmpMB) + "m"},
+		{"tmpfs", filepath.Join(r, "dev"), "tmpfs", unix.MS_NOSUID | unix.MS_NOEXEC, "mode=755,size=64k"},
+	}
+	for _, s := range steps {
+		if err := unix.Mount(s.source, s.target, s.fstype, s.flags, s.data); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", s.fstype, s.target, err)
+		}
+	}
+	if err := buildDev(filepath.Join(r, "dev")); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(r, filepath.Join(r, ".old")); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	if err := unix.Unmount("/.old", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach host root: %w", err)
+	}
+	if err := os.Remove("/.old"); err != nil {
+		return err
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("read-only root: %w", err)
+	}
+	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+		return fmt.Errorf("hostname: %w", err)
+	}
+	return unix.Chdir("/var/task")
+}
+
+func bindReadOnly(src, dst string) error {
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", src, err)
+	}
+	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV)
+	if err := unix.Mount("", dst, "", flags, ""); err != nil {
+		return fmt.Errorf("read-only %s: %w", dst, err)
+	}
+	return nil
+}
+
+// buildDev fills a tmpfs with the devices a function may use, bound from the host's.
+func buildDev(dev string) error {
+	for _, name := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+		p := filepath.Join(dev, name)
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o666)
+		if err != nil {
+			return err
+		}
+		f.Close()
+		if err := unix.Mount("/dev/"+name, p, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind /dev/%s: %w", name, err)
+		}
+	}
+	links := map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
+		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
+			return err
+		}
+	}
+	shm := filepath.Join(dev, "shm")
+	if err := os.Mkdir(shm, 0o1777); err != nil {
+		return err
+	}
+	return unix.Mount("tmpfs", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=64m")
+}
+
+// writeEtc writes the few files a function expects in /etc; the host's /etc is not visible.
+func writeEtc(etc string, cfg *initConfig) error {
+	files := map[string]string{
+		"passwd": fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:%d:%d::/home/sbx_user1051:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n", cfg.UID, cfg.GID),
+		"group":         fmt.Sprintf("root:x:0:\nsbx_user1051:x:%d:\nnobody:x:65534:\n", cfg.GID),
+		"hosts":         "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.0.1\t" + cfg.Hostname + "\n",
+		"hostname":      cfg.Hostname + "\n",
+		"resolv.conf":   "",
+		"nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(etc, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	// Public, read-only host files that programs need: CA certificates, the dynamic linker's
+	// cache and the alternatives links that /usr/bin points through.
+	for _, p := range []string{"ssl", "ca-certificates", "alternatives", "ld.so.cache"} {
+		host := filepath.Join("/etc", p)
+		fi, err := os.Stat(host)
+		if err != nil {
+			continue
+		}
+		dst := filepath.Join(etc, p)
+		if fi.IsDir() {
+			err = os.Mkdir(dst, 0o755)
+		} else {
+			err = os.WriteFile(dst, nil, 0o644)
+		}
+		if err != nil {
+			return err
+		}
+		if err := bindReadOnly(host, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropPrivileges leaves the function an unprivileged user with no capabilities, no way to
+// regain them, and a seccomp filter over the system calls a function never needs.
+func dropPrivileges(cfg *initConfig) error {
+	last := 40
+	if data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+			last = n
+		}
+	}
+	for c := 0; c <= last; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+			return fmt.Errorf("drop capability %d: %w", c, err)
+		}
+	}
+	if err := syscall.Setgroups([]int{cfg.GID}); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setresgid(cfg.GID, cfg.GID, cfg.GID); err != nil {
+		return fmt.Errorf("setresgid: %w", err)
+	}
+	if err := syscall.Setresuid(cfg.UID, cfg.UID, cfg.UID); err != nil {
+		return fmt.Errorf("setresuid: %w", err)
+	}
+	return seccomp.LoadFilter(seccomp.Filter{
+		NoNewPrivs: true,
+		Flag:       seccomp.FilterFlagTSync,
+		Policy:     denyPolicy,
+	})
+}
+
+// denyPolicy refuses (EPERM) the system calls that manage the machine rather than run a
+// program: mounts, namespaces, kernel modules and keys, tracing, BPF, reboot, clocks, swap.
+var denyPolicy = seccomp.Policy{
+	DefaultAction: seccomp.ActionAllow,
+	Syscalls: []seccomp.SyscallGroup{{
+		Action: seccomp.ActionErrno,
+		Names: []string{
+			"mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsmount", "fsconfig", "fspick",
+			"setns", "unshare", "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+			"bpf", "ptrace", "process_vm_readv", "process_vm_writev", "perf_event_open",
+			"keyctl", "add_key", "request_key", "reboot", "swapon", "swapoff", "acct", "quotactl",
+			"settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "syslog", "vhangup",
+			"open_by_handle_at", "name_to_handle_at", "iopl", "ioperm", "lookup_dcookie", "userfaultfd",
+			"sethostname", "setdomainname",
+		},
+	}},
+}
