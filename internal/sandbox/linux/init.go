@@ -184,7 +184,7 @@ func buildDev(dev string) error {
 // writeEtc writes the few files a function expects in /etc; the host's /etc is not visible.
 func writeEtc(etc string, cfg *initConfig) error {
 	files := map[string]string{
-		"passwd": fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:%d:%d::/home/sbx_user1051:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n", cfg.UID, cfg.GID),
+		"passwd":        fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:%d:%d::/home/sbx_user1051:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n", cfg.UID, cfg.GID),
 		"group":         fmt.Sprintf("root:x:0:\nsbx_user1051:x:%d:\nnobody:x:65534:\n", cfg.GID),
 		"hosts":         "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.0.1\t" + cfg.Hostname + "\n",
 		"hostname":      cfg.Hostname + "\n",
