@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,7 +36,8 @@ type Invocation struct {
 	Deadline        time.Time
 	Payload         []byte
 
-	done chan Result
+	done      chan Result
+	delivered atomic.Bool
 }
 
 // NewInvocation prepares an invocation for Offer.
@@ -43,6 +45,10 @@ func NewInvocation() *Invocation { return &Invocation{done: make(chan Result, 1)
 
 // Done delivers the runtime's answer, once.
 func (inv *Invocation) Done() <-chan Result { return inv.done }
+
+// Delivered reports whether the runtime has received the invocation from invocation/next.
+// An invocation that was never delivered can safely run elsewhere.
+func (inv *Invocation) Delivered() bool { return inv.delivered.Load() }
 
 // Kind says what the runtime answered.
 type Kind int
@@ -62,12 +68,27 @@ type Result struct {
 	ErrorType string // Lambda-Runtime-Function-Error-Type, for errors
 }
 
+// state is where the runtime stands in Lambda's runtime state machine; the names are the ones
+// the Runtime Interface Emulator puts in its InvalidStateTransition messages.
 type state int
 
 const (
-	idle      state = iota // no invocation handed out
-	invoking               // the runtime holds current
-	responded              // current has been answered
+	started   state = iota // no invocation/next yet: the runtime is initialising
+	initError              // the runtime posted init/error
+	ready                  // the runtime asked for an invocation (and may hold current)
+	responded              // current has been answered; the runtime has not asked for the next yet
+)
+
+func (s state) String() string {
+	return [...]string{"Started", "InitError", "Ready", "RuntimeResponseSentState"}[s]
+}
+
+// Names of the states a runtime asks to move to, for InvalidStateTransition messages.
+const (
+	toReady         = "Ready"
+	toResponse      = "InvocationResponse"
+	toErrorResponse = "InvocationErrorResponse"
+	toInitError     = "InitError"
 )
 
 // API is the Runtime API of one environment. Its zero value is not usable; call New.
@@ -79,9 +100,8 @@ type API struct {
 	inits  chan Result
 
 	mu        sync.Mutex
-	current   *Invocation
+	current   *Invocation // the invocation the runtime holds, nil when it holds none
 	state     state
-	readyOnce sync.Once
 	closeOnce sync.Once
 	readyAt   time.Time
 }
@@ -115,7 +135,8 @@ func (a *API) ReadyAt() time.Time {
 	return a.readyAt
 }
 
-// InitErrors delivers an error the runtime posted to init/error.
+// InitErrors delivers the error the runtime posted to init/error. A runtime that posted one
+// is never Ready.
 func (a *API) InitErrors() <-chan Result { return a.inits }
 
 // Offer queues inv for the runtime's next invocation/next. An environment runs one invocation
@@ -137,13 +158,26 @@ func (a *API) Offer(inv *Invocation) error {
 // Close ends pending and future invocation/next calls.
 func (a *API) Close() { a.closeOnce.Do(func() { close(a.closed) }) }
 
-func (a *API) next(w http.ResponseWriter, r *http.Request) {
-	a.readyOnce.Do(func() {
-		a.mu.Lock()
+// toReady moves the runtime to Ready on invocation/next, or renders why it cannot.
+func (a *API) toReady(w http.ResponseWriter) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state == initError {
+		renderTransitionError(w, a.state, toReady)
+		return false
+	}
+	if a.state == started {
 		a.readyAt = time.Now()
-		a.mu.Unlock()
 		close(a.ready)
-	})
+	}
+	a.state, a.current = ready, nil
+	return true
+}
+
+func (a *API) next(w http.ResponseWriter, r *http.Request) {
+	if !a.toReady(w) {
+		return
+	}
 	var inv *Invocation
 	select {
 	case inv = <-a.offers:
@@ -154,37 +188,41 @@ func (a *API) next(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.mu.Lock()
-	a.current, a.state = inv, invoking
+	a.current = inv
 	a.mu.Unlock()
+	inv.delivered.Store(true)
 
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
 	h["Lambda-Runtime-Aws-Request-Id"] = []string{inv.RequestID}
 	h["Lambda-Runtime-Deadline-Ms"] = []string{strconv.FormatInt(inv.Deadline.UnixMilli(), 10)}
-	h["Lambda-Runtime-Invoked-Function-Arn"] = []string{inv.FunctionARN}
-	h["Lambda-Runtime-Trace-Id"] = []string{inv.TraceID}
-	if inv.ClientContext != "" {
-		h["Lambda-Runtime-Client-Context"] = []string{inv.ClientContext}
-	}
-	if inv.CognitoIdentity != "" {
-		h["Lambda-Runtime-Cognito-Identity"] = []string{inv.CognitoIdentity}
-	}
+	setIfNotEmpty(h, "Lambda-Runtime-Invoked-Function-Arn", inv.FunctionARN)
+	setIfNotEmpty(h, "Lambda-Runtime-Trace-Id", inv.TraceID)
+	setIfNotEmpty(h, "Lambda-Runtime-Client-Context", inv.ClientContext)
+	setIfNotEmpty(h, "Lambda-Runtime-Cognito-Identity", inv.CognitoIdentity)
 	h["Content-Length"] = []string{strconv.Itoa(len(inv.Payload))}
 	w.WriteHeader(http.StatusOK)
 	w.Write(inv.Payload)
 }
 
-// claim checks that id names the invocation the runtime holds and marks it answered.
+func setIfNotEmpty(h http.Header, key, value string) {
+	if value != "" {
+		h[key] = []string{value}
+	}
+}
+
+// claim checks that the runtime may answer invocation id and marks it answered. As in the
+// Runtime Interface Emulator, the state is checked first (403 InvalidStateTransition), then
+// the id (400 InvalidRequestID); a wrong id leaves the invocation open for the right one.
 func (a *API) claim(w http.ResponseWriter, id string, to string) *Invocation {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
+	case a.state != ready:
+		renderTransitionError(w, a.state, to)
+		return nil
 	case a.current == nil || a.current.RequestID != id:
 		renderError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID")
-		return nil
-	case a.state != invoking:
-		renderError(w, http.StatusForbidden, "InvalidStateTransition",
-			"State transition from RuntimeResponseSentState to "+to+" failed for runtime. Error: State transition is not allowed")
 		return nil
 	}
 	a.state = responded
@@ -197,7 +235,7 @@ func (a *API) response(w http.ResponseWriter, r *http.Request) {
 		renderError(w, http.StatusBadRequest, "TruncatedHTTPRequest", "HTTP request detected as truncated")
 		return
 	}
-	inv := a.claim(w, r.PathValue("id"), "RuntimeInvocationResponseState")
+	inv := a.claim(w, r.PathValue("id"), toResponse)
 	if inv == nil {
 		return
 	}
@@ -208,8 +246,7 @@ func (a *API) response(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inv.done <- Result{Kind: Response, Payload: body}
-	w.WriteHeader(http.StatusAccepted)
-	io.WriteString(w, `{"status":"OK"}`)
+	renderAccepted(w)
 }
 
 func (a *API) invocationError(w http.ResponseWriter, r *http.Request) {
@@ -217,13 +254,12 @@ func (a *API) invocationError(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	inv := a.claim(w, r.PathValue("id"), "RuntimeInvocationErrorResponseState")
+	inv := a.claim(w, r.PathValue("id"), toErrorResponse)
 	if inv == nil {
 		return
 	}
 	inv.done <- res
-	w.WriteHeader(http.StatusAccepted)
-	io.WriteString(w, `{"status":"OK"}`)
+	renderAccepted(w)
 }
 
 func (a *API) initError(w http.ResponseWriter, r *http.Request) {
@@ -232,22 +268,28 @@ func (a *API) initError(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res.Kind = InitError
-	select {
-	case a.inits <- res:
-	default:
-		renderError(w, http.StatusForbidden, "InvalidStateTransition",
-			"State transition from RuntimeInitErrorState to RuntimeInitErrorState failed for runtime. Error: State transition is not allowed")
+	a.mu.Lock()
+	if a.state != started {
+		st := a.state
+		a.mu.Unlock()
+		renderTransitionError(w, st, toInitError)
 		return
 	}
-	w.WriteHeader(http.StatusAccepted)
-	io.WriteString(w, `{"status":"OK"}`)
+	a.state = initError
+	a.mu.Unlock()
+	a.inits <- res // buffered, and only one init error is ever accepted
+	renderAccepted(w)
 }
 
 // readError reads an error a runtime posts. A body that is not a JSON object is replaced by
 // one carrying the error type, as Lambda does for runtimes that post plain text.
 func readError(w http.ResponseWriter, r *http.Request) (Result, bool) {
 	body, tooLarge, err := readBody(r.Body, MaxPayloadSize)
-	if err != nil || tooLarge {
+	if err != nil {
+		renderError(w, http.StatusBadRequest, "TruncatedHTTPRequest", "HTTP request detected as truncated")
+		return Result{}, false
+	}
+	if tooLarge {
 		renderError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
 			"Exceeded maximum allowed payload size ("+strconv.Itoa(MaxPayloadSize)+" bytes).")
 		return Result{}, false
@@ -283,12 +325,24 @@ func readBody(r io.Reader, limit int64) (body []byte, tooLarge bool, err error) 
 	return buf.Bytes(), false, nil
 }
 
+func renderAccepted(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	io.WriteString(w, "{\"status\":\"OK\"}\n")
+}
+
+func renderTransitionError(w http.ResponseWriter, from state, to string) {
+	renderError(w, http.StatusForbidden, "InvalidStateTransition",
+		"State transition from "+from.String()+" to "+to+" failed for runtime. Error: State transition is not allowed")
+}
+
+// renderError writes an error as the Runtime Interface Emulator does: a JSON object with
+// errorMessage and errorType, newline-terminated.
 func renderError(w http.ResponseWriter, status int, typ, msg string) {
-	body, _ := json.Marshal(struct {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(struct {
 		ErrorMessage string `json:"errorMessage"`
 		ErrorType    string `json:"errorType"`
 	}{msg, typ})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(body)
 }
