@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -73,6 +74,7 @@ func (f *Bucket) List(ctx context.Context) ([]Entry, error) {
 	for k := range lister.Keys() {
 		keys = append(keys, k)
 	}
+	slices.Sort(keys)
 	var out []Entry
 	for _, k := range keys {
 		e, err := f.Get(ctx, k)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -46,9 +47,10 @@ type Options struct {
 
 // Store is an open connection to JetStream with Lambent's buckets and streams.
 type Store struct {
-	srv *server.Server
-	nc  *nats.Conn
-	js  jetstream.JetStream
+	srv       *server.Server
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	closeOnce sync.Once
 
 	Functions *Bucket
 	Code      *Blobs
@@ -136,16 +138,19 @@ func (s *Store) setup(ctx context.Context, o Options) error {
 	return nil
 }
 
-// Close drains the connection and stops the embedded server, if any.
+// Close flushes pending log records, closes the connection and stops the embedded server, if
+// any. It is safe to call more than once.
 func (s *Store) Close() {
-	if s.Logs != nil {
-		s.Logs.flush()
-	}
-	if s.nc != nil {
-		s.nc.Close()
-	}
-	if s.srv != nil {
-		s.srv.Shutdown()
-		s.srv.WaitForShutdown()
-	}
+	s.closeOnce.Do(func() {
+		if s.Logs != nil {
+			s.Logs.flush()
+		}
+		if s.nc != nil {
+			s.nc.Close()
+		}
+		if s.srv != nil {
+			s.srv.Shutdown()
+			s.srv.WaitForShutdown()
+		}
+	})
 }
