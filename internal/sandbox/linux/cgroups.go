@@ -44,6 +44,10 @@ func limitsFor(memoryMB int) limits {
 // cgroup is one sandbox's control group, in whichever cgroup version the host has.
 type cgroup interface {
 	add(pid int) error
+	// update sets new limits.
+	update(l limits) error
+	// resetPeak starts peak memory accounting afresh, where the kernel allows it.
+	resetPeak()
 	freeze() error
 	thaw() error
 	// peakMemory is the most memory the group has used, in bytes.
@@ -79,8 +83,9 @@ func detectCgroups() (cgroups, error) {
 // ---- cgroup v1 ----
 
 type v1 struct {
-	hierarchy cgroup1.Hierarchy
-	nested    map[string]string // subsystem -> this process's group
+	hierarchy      cgroup1.Hierarchy
+	nested         map[string]string // subsystem -> this process's group
+	swapAccounting bool
 }
 
 func newV1() (*v1, error) {
@@ -104,7 +109,9 @@ func newV1() (*v1, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &v1{hierarchy: func() ([]cgroup1.Subsystem, error) { return list, nil }, nested: paths}, nil
+	_, err = os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+	return &v1{hierarchy: func() ([]cgroup1.Subsystem, error) { return list, nil }, nested: paths,
+		swapAccounting: err == nil}, nil
 }
 
 func (c *v1) version() string { return "v1" }
@@ -116,26 +123,37 @@ func (c *v1) path(id string) cgroup1.Path {
 }
 
 func (c *v1) create(id string, l limits) (cgroup, error) {
-	period := uint64(cpuPeriod)
-	swap := l.MemoryBytes // memory+swap = memory: no swap
-	cg, err := cgroup1.New(c.path(id), &specs.LinuxResources{
-		Memory: &specs.LinuxMemory{Limit: &l.MemoryBytes, Swap: &swap},
-		CPU:    &specs.LinuxCPU{Quota: &l.CPUQuota, Period: &period},
-		Pids:   &specs.LinuxPids{Limit: &l.Pids},
-	}, cgroup1.WithHierarchy(c.hierarchy))
-	if err != nil && strings.Contains(err.Error(), "memsw") {
-		// Kernels without swap accounting have no memory.memsw.*: limit memory alone.
-		cg, err = cgroup1.New(c.path(id), &specs.LinuxResources{
-			Memory: &specs.LinuxMemory{Limit: &l.MemoryBytes},
-			CPU:    &specs.LinuxCPU{Quota: &l.CPUQuota, Period: &period},
-			Pids:   &specs.LinuxPids{Limit: &l.Pids},
-		}, cgroup1.WithHierarchy(c.hierarchy))
-	}
+	mem := filepath.Join("/sys/fs/cgroup/memory", c.nested["memory"], parentGroup, id)
+	g := &v1Group{memDir: mem, swapAccounting: c.swapAccounting}
+	var err error
+	g.cg, err = cgroup1.New(c.path(id), g.resources(l), cgroup1.WithHierarchy(c.hierarchy))
 	if err != nil {
 		return nil, fmt.Errorf("cgroup v1 %s: %w", id, err)
 	}
-	mem := filepath.Join("/sys/fs/cgroup/memory", c.nested["memory"], parentGroup, id)
-	return &v1Group{cg: cg, memDir: mem}, nil
+	return g, nil
+}
+
+// resources are l as runtime-spec resources. Memory and swap together are limited to the
+// memory limit (no swap) where the kernel accounts swap.
+func (g *v1Group) resources(l limits) *specs.LinuxResources {
+	period := uint64(cpuPeriod)
+	mem := &specs.LinuxMemory{Limit: &l.MemoryBytes}
+	if g.swapAccounting {
+		mem.Swap = &l.MemoryBytes
+	}
+	return &specs.LinuxResources{
+		Memory: mem,
+		CPU:    &specs.LinuxCPU{Quota: &l.CPUQuota, Period: &period},
+		Pids:   &specs.LinuxPids{Limit: &l.Pids},
+	}
+}
+
+// update lowers or raises the limits; memory+swap must stay at or above memory, so the order
+// of the two writes depends on the direction, which containerd handles.
+func (g *v1Group) update(l limits) error { return g.cg.Update(g.resources(l)) }
+
+func (g *v1Group) resetPeak() {
+	os.WriteFile(filepath.Join(g.memDir, "memory.max_usage_in_bytes"), []byte("0"), 0)
 }
 
 func (c *v1) sweep() error {
@@ -151,8 +169,9 @@ func (c *v1) sweep() error {
 }
 
 type v1Group struct {
-	cg     cgroup1.Cgroup
-	memDir string
+	cg             cgroup1.Cgroup
+	memDir         string
+	swapAccounting bool
 }
 
 func (g *v1Group) add(pid int) error { return g.cg.Add(cgroup1.Process{Pid: pid}) }
@@ -247,6 +266,19 @@ type v2Group struct {
 }
 
 func (g *v2Group) add(pid int) error { return g.m.AddProc(uint64(pid)) }
+
+func (g *v2Group) update(l limits) error {
+	zero := int64(0)
+	return g.m.Update(&cgroup2.Resources{
+		Memory: &cgroup2.Memory{Max: &l.MemoryBytes, Swap: &zero},
+		CPU:    &cgroup2.CPU{Max: cgroup2.NewCPUMax(&l.CPUQuota, ptr(uint64(cpuPeriod)))},
+		Pids:   &cgroup2.Pids{Max: l.Pids},
+	})
+}
+
+// resetPeak does nothing: cgroup v2 has no reset of memory.peak that later readers see, so
+// on v2 the peak includes the few megabytes init used before it exec'd the entrypoint.
+func (g *v2Group) resetPeak() {}
 func (g *v2Group) freeze() error     { return g.m.Freeze() }
 func (g *v2Group) thaw() error       { return g.m.Thaw() }
 func (g *v2Group) peakMemory() int64 {

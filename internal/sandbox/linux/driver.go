@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +45,8 @@ type Options struct {
 	StateDir string
 	// UID and GID the function runs as (AWS: 993 and 990).
 	UID, GID int
+	// Spares is how many sandboxes are kept started ahead of demand (default 2; -1 for none).
+	Spares int
 	Logger   *slog.Logger
 }
 
@@ -53,6 +56,10 @@ type Driver struct {
 	cg     cgroups
 	self   string
 	hostNS *os.File
+
+	spares    chan *box // pre-started sandboxes waiting for a function
+	refilling atomic.Bool
+	seq       atomic.Uint64
 }
 
 // New checks that this machine can isolate functions and returns the driver, or an error
@@ -85,7 +92,10 @@ func New(opts Options) (*Driver, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	d := &Driver{opts: opts, cg: cg, self: self, hostNS: hostNS}
+	if opts.Spares == 0 {
+		opts.Spares = 2
+	}
+	d := &Driver{opts: opts, cg: cg, self: self, hostNS: hostNS, spares: make(chan *box, max(opts.Spares, 0))}
 	if err := d.sweep(); err != nil {
 		opts.Logger.Warn("sweeping sandboxes of an earlier run", "err", err)
 	}
@@ -111,46 +121,136 @@ func (d *Driver) sweep() error {
 	return err
 }
 
-// Start implements sandbox.Driver.
+// Start implements sandbox.Driver: it takes a pre-started sandbox (or starts one), tells its
+// init which function to run, and returns once the entrypoint has been executed.
 func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
-	root := filepath.Join(d.opts.StateDir, spec.ID)
-	if err := os.Mkdir(root, 0o700); err != nil {
+	s, err := d.takeSpare()
+	if err != nil {
 		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
 	}
-	s := &box{root: root, done: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
-			s.cleanup()
+			s.Kill()
+		}
+	}()
+	if err := s.cg.update(limitsFor(spec.MemoryMB)); err != nil {
+		return nil, fmt.Errorf("sandbox %s: limits: %w", spec.ID, err)
+	}
+	msg, _ := json.Marshal(specialization{
+		CodeDir: spec.CodeDir, Entrypoint: spec.Entrypoint, TmpMB: max(spec.EphemeralStorageMB, 512),
+		Env: append(append([]string(nil), spec.Env...), "LAMBDA_TASK_ROOT="+sandbox.TaskRoot, "AWS_LAMBDA_RUNTIME_API="+RuntimeAPIAddr),
+	})
+	if err := unix.Sendmsg(s.ctl, msg, unix.UnixRights(int(spec.Output.Fd())), nil, 0); err != nil {
+		return nil, fmt.Errorf("sandbox %s: configure init: %w", spec.ID, err)
+	}
+	// The status pipe closes when init execs the entrypoint; anything written is a failure.
+	status, _ := io.ReadAll(s.status)
+	s.status.Close()
+	unix.Close(s.ctl)
+	s.ctl = -1
+	if len(status) > 0 {
+		return nil, initError(spec, string(status))
+	}
+	s.cg.resetPeak() // what init used before exec is not the function's
+	s.srv = &http.Server{Handler: spec.RuntimeAPI, ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(s.ln)
+	ok = true
+	return s, nil
+}
+
+// takeSpare returns a pre-started sandbox, or starts one when none is ready, and has the
+// pool refilled in the background.
+func (d *Driver) takeSpare() (*box, error) {
+	defer d.refill()
+	select {
+	case s := <-d.spares:
+		if s.alive() {
+			return s, nil
+		}
+		s.Kill()
+	default:
+	}
+	return d.prestart()
+}
+
+// refill starts spares until the pool is full, one goroutine at a time.
+func (d *Driver) refill() {
+	if !d.refilling.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer d.refilling.Store(false)
+		for len(d.spares) < cap(d.spares) {
+			s, err := d.prestart()
+			if err != nil {
+				d.opts.Logger.Warn("pre-starting a sandbox", "err", err)
+				return
+			}
+			select {
+			case d.spares <- s:
+			default:
+				s.Kill()
+				return
+			}
+		}
+	}()
+}
+
+// Close kills the spare sandboxes.
+func (d *Driver) Close() {
+	for {
+		select {
+		case s := <-d.spares:
+			s.Kill()
+		default:
+			return
+		}
+	}
+}
+
+// prestart starts a sandbox up to the point where it waits for a function: namespaces, cgroup,
+// Runtime API listener, and a root without code.
+func (d *Driver) prestart() (*box, error) {
+	id := "s" + strconv.FormatUint(d.seq.Add(1), 36) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	root := filepath.Join(d.opts.StateDir, id)
+	if err := os.Mkdir(root, 0o700); err != nil {
+		return nil, err
+	}
+	s := &box{root: root, done: make(chan struct{}), ctl: -1}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Kill()
 		}
 	}()
 	var err error
-	if s.cg, err = d.cg.create(spec.ID, limitsFor(spec.MemoryMB)); err != nil {
+	if s.cg, err = d.cg.create(id, limitsFor(function0MB)); err != nil {
 		return nil, err
 	}
-	cfgR, cfgW, err := os.Pipe()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer cfgR.Close()
-	defer cfgW.Close()
+	s.ctl = fds[0]
+	child := os.NewFile(uintptr(fds[1]), "ctl")
+	defer child.Close()
 	statR, statW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	defer statR.Close()
 	defer statW.Close()
+	s.status = statR
 
 	cmd := exec.Command(d.self, InitArg)
 	cmd.Env = []string{}
-	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
-	cmd.ExtraFiles = []*os.File{cfgR, statW}
+	cmd.ExtraFiles = []*os.File{child, statW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
 		Pdeathsig:  syscall.SIGKILL,
 	}
 	if s.ln, err = d.startInNetns(cmd); err != nil {
-		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+		return nil, err
 	}
 	s.cmd = cmd
 	go func() {
@@ -161,29 +261,19 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox,
 		close(s.done)
 	}()
 	if err := s.cg.add(cmd.Process.Pid); err != nil {
-		return nil, fmt.Errorf("sandbox %s: join cgroup: %w", spec.ID, err)
+		return nil, fmt.Errorf("join cgroup: %w", err)
 	}
-	cfgR.Close()
-	statW.Close()
-	cfg, _ := json.Marshal(initConfig{
-		Root: root, CodeDir: spec.CodeDir, Entrypoint: spec.Entrypoint,
-		Env:   append(append([]string(nil), spec.Env...), "LAMBDA_TASK_ROOT="+sandbox.TaskRoot, "AWS_LAMBDA_RUNTIME_API="+RuntimeAPIAddr),
-		TmpMB: max(spec.EphemeralStorageMB, 512), UID: d.opts.UID, GID: d.opts.GID, Hostname: "sandbox",
-	})
-	if _, err := cfgW.Write(cfg); err != nil {
-		return nil, fmt.Errorf("sandbox %s: configure init: %w", spec.ID, err)
+	msg, _ := json.Marshal(initConfig{Root: root, UID: d.opts.UID, GID: d.opts.GID, Hostname: "sandbox"})
+	if err := unix.Sendmsg(s.ctl, msg, nil, nil, 0); err != nil {
+		return nil, fmt.Errorf("configure init: %w", err)
 	}
-	cfgW.Close()
-	// The status pipe closes when init execs the entrypoint; anything written is a failure.
-	msg, _ := io.ReadAll(statR)
-	if len(msg) > 0 {
-		return nil, initError(spec, string(msg))
-	}
-	s.srv = &http.Server{Handler: spec.RuntimeAPI, ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(s.ln)
 	ok = true
 	return s, nil
 }
+
+// function0MB is the memory limit of a spare before it is given a function: the largest a
+// function may have.
+const function0MB = 10240
 
 // initError turns what init reported into an error; a missing or unrunnable entrypoint wraps
 // fs.ErrNotExist or fs.ErrPermission as the sandbox contract asks.
@@ -260,12 +350,14 @@ func loopbackUp() error {
 
 // box is one running sandbox.
 type box struct {
-	root string
-	cg   cgroup
-	cmd  *exec.Cmd
-	ln   net.Listener
-	srv  *http.Server
-	done chan struct{}
+	root   string
+	cg     cgroup
+	cmd    *exec.Cmd
+	ln     net.Listener
+	srv    *http.Server
+	ctl    int      // control socket to init, until the entrypoint runs
+	status *os.File // closes when init execs the entrypoint
+	done   chan struct{}
 
 	mu   sync.Mutex
 	err  error
@@ -274,6 +366,15 @@ type box struct {
 }
 
 func (s *box) Done() <-chan struct{} { return s.done }
+
+func (s *box) alive() bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
 
 // Err says how the entrypoint ended; it wraps sandbox.ErrOutOfMemory after an OOM kill.
 func (s *box) Err() error {
@@ -313,6 +414,12 @@ func (s *box) cleanup() {
 		s.cmd.Process.Signal(syscall.SIGKILL)
 		<-s.done
 		s.MaxMemoryBytes()
+	}
+	if s.ctl >= 0 {
+		unix.Close(s.ctl)
+	}
+	if s.status != nil {
+		s.status.Close()
 	}
 	if s.srv != nil {
 		s.srv.Close()

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,50 +20,84 @@ import (
 // InitArg is the argument with which the server re-executes itself as a sandbox's init.
 const InitArg = "sandbox-init"
 
-// initConfig is what the server tells a sandbox's init, through fd 3.
+// initConfig is the first message the server sends a sandbox's init, through the socket at
+// fd 3: what every sandbox shares. Init builds that much of the sandbox and waits.
 type initConfig struct {
-	Root       string   // empty host directory the sandbox's root is built on
+	Root     string // empty host directory the sandbox's root is built on
+	UID, GID int
+	Hostname string
+}
+
+// specialization is the second message: what makes the sandbox a function's. It carries the
+// file descriptor of the function's output as SCM_RIGHTS.
+type specialization struct {
 	CodeDir    string   // mounted read-only at /var/task
 	Entrypoint string   // relative to /var/task
 	Env        []string // the function's environment
 	TmpMB      int      // size of /tmp
-	UID, GID   int
-	Hostname   string
 }
 
 // Init is the body of `lambent sandbox-init`: running as PID 1 of fresh pid, mount, uts and
 // ipc namespaces (and inside the sandbox's network namespace), it builds the sandbox's root,
-// pivots into it, drops every privilege and execs the entrypoint. Failures are written to fd 4,
-// which closes on a successful exec. It never returns.
+// waits to learn which function it will run, pivots into the root, drops every privilege and
+// execs the entrypoint. Failures are written to fd 4, which closes on a successful exec.
+// It never returns.
 func Init() {
 	runtime.LockOSThread() // namespaces, capabilities and seccomp are per thread: exec from this one
 	status := os.NewFile(4, "status")
+	syscall.CloseOnExec(3)
 	syscall.CloseOnExec(4)
 	fail := func(kind string, err error) {
 		fmt.Fprintf(status, "%s:%s", kind, err)
 		os.Exit(126)
 	}
-	data, err := io.ReadAll(os.NewFile(3, "config"))
-	if err != nil {
-		fail("setup", err)
-	}
 	var cfg initConfig
-	if err := json.Unmarshal(data, &cfg); err != nil {
+	if _, err := receive(&cfg); err != nil {
 		fail("setup", err)
 	}
 	if err := buildRoot(&cfg); err != nil {
 		fail("setup", err)
 	}
+	var spec specialization
+	output, err := receive(&spec)
+	if err != nil {
+		fail("setup", err)
+	}
+	if err := specialize(&cfg, &spec, output); err != nil {
+		fail("setup", err)
+	}
 	if err := dropPrivileges(&cfg); err != nil {
 		fail("setup", err)
 	}
-	entry := filepath.Join("/var/task", cfg.Entrypoint)
-	err = syscall.Exec(entry, []string{entry}, cfg.Env)
+	entry := filepath.Join("/var/task", spec.Entrypoint)
+	err = syscall.Exec(entry, []string{entry}, spec.Env)
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		fail("exec", fmt.Errorf("%d:%s", int(errno), entry))
 	}
 	fail("exec", err)
+}
+
+// receive reads one JSON message from fd 3 and the file descriptor it carries, if any (-1).
+func receive(v any) (int, error) {
+	buf, oob := make([]byte, 1<<20), make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(3, buf, oob, 0)
+	if err != nil {
+		return -1, fmt.Errorf("read config: %w", err)
+	}
+	if n == 0 {
+		return -1, errors.New("read config: server went away")
+	}
+	fd := -1
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err == nil && len(msgs) > 0 {
+			if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) > 0 {
+				fd = fds[0]
+			}
+		}
+	}
+	return fd, json.Unmarshal(buf[:n], v)
 }
 
 type mountStep struct {
@@ -106,12 +139,8 @@ func buildRoot(cfg *initConfig) error {
 	if err := writeEtc(filepath.Join(r, "etc"), cfg); err != nil {
 		return err
 	}
-	if err := bindReadOnly(cfg.CodeDir, filepath.Join(r, "var/task")); err != nil {
-		return err
-	}
 	steps := []mountStep{
 		{"proc", filepath.Join(r, "proc"), "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
-		{"tmpfs", filepath.Join(r, "tmp"), "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777,size=" + strconv.Itoa(cfg.TmpMB) + "m"},
 		{"tmpfs", filepath.Join(r, "dev"), "tmpfs", unix.MS_NOSUID | unix.MS_NOEXEC, "mode=755,size=64k"},
 	}
 	for _, s := range steps {
@@ -119,8 +148,28 @@ func buildRoot(cfg *initConfig) error {
 			return fmt.Errorf("mount %s on %s: %w", s.fstype, s.target, err)
 		}
 	}
-	if err := buildDev(filepath.Join(r, "dev")); err != nil {
+	return buildDev(filepath.Join(r, "dev"))
+}
+
+// specialize mounts the function's code and /tmp, points stdout and stderr at its output,
+// and pivots into the root.
+func specialize(cfg *initConfig, spec *specialization, output int) error {
+	r := cfg.Root
+	if output < 0 {
+		return errors.New("no output descriptor")
+	}
+	for _, fd := range []int{1, 2} {
+		if err := unix.Dup3(output, fd, 0); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+	}
+	unix.Close(output)
+	if err := bindReadOnly(spec.CodeDir, filepath.Join(r, "var/task")); err != nil {
 		return err
+	}
+	tmp := "mode=1777,size=" + strconv.Itoa(spec.TmpMB) + "m"
+	if err := unix.Mount("tmpfs", filepath.Join(r, "tmp"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmp); err != nil {
+		return fmt.Errorf("mount /tmp: %w", err)
 	}
 	if err := unix.PivotRoot(r, filepath.Join(r, ".old")); err != nil {
 		return fmt.Errorf("pivot_root: %w", err)
