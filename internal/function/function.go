@@ -17,12 +17,32 @@ import (
 
 // Sentinel error classes; the API edge maps them to AWS error types.
 var (
-	ErrNotFound     = errors.New("function not found")
-	ErrExists       = errors.New("function already exists")
-	ErrInvalid      = errors.New("invalid parameter value")
+	ErrNotFound = errors.New("function not found")
+	ErrExists   = errors.New("function already exists")
+	// ErrInvalid: a value Lambda itself refuses (AWS: InvalidParameterValueException).
+	ErrInvalid = errors.New("invalid parameter value")
+	// ErrValidation: a value outside the API model's constraints, refused before Lambda sees
+	// it (AWS: ValidationException): ranges, patterns, lengths, enums.
+	ErrValidation   = errors.New("validation error")
 	ErrPrecondition = errors.New("revision id does not match")
 	ErrConflict     = errors.New("function is being updated")
+	// ErrOtherAccount: an ARN names a function of another account (AWS: AccessDeniedException).
+	ErrOtherAccount = errors.New("function belongs to another account")
 )
+
+// classError is an error of one of the sentinel classes whose text is Lambda's message.
+type classError struct {
+	class error
+	msg   string
+}
+
+func (e *classError) Error() string { return e.msg }
+func (e *classError) Unwrap() error { return e.class }
+
+// classed makes an error of class with Lambda's message.
+func classed(class error, format string, a ...any) error {
+	return &classError{class: class, msg: fmt.Sprintf(format, a...)}
+}
 
 // States and update statuses, as Lambda names them.
 const (
@@ -135,41 +155,57 @@ func (a ARNs) ParseName(s string) (name, qualifier string, err error) {
 	parts := strings.Split(s, ":")
 	switch {
 	case len(parts) >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function":
-		if parts[3] != a.Region || parts[4] != a.AccountID {
-			return "", "", fmt.Errorf("%w: %q names another region or account", ErrNotFound, s)
-		}
 		name = parts[6]
 		if len(parts) == 8 {
 			qualifier = parts[7]
 		} else if len(parts) > 8 {
-			return "", "", fmt.Errorf("%w: %q", errBadName, s)
+			return "", "", badName(s)
+		}
+		if parts[4] != a.AccountID {
+			return "", "", classed(ErrOtherAccount, "User is not authorized to access function %s", s)
+		}
+		if parts[3] != a.Region {
+			return "", "", classed(ErrNotFound, "Functions from '%s' are not reachable in this region ('%s')", parts[3], a.Region)
 		}
 	case len(parts) >= 3 && parts[1] == "function":
 		if parts[0] != a.AccountID {
-			return "", "", fmt.Errorf("%w: %q names another account", ErrNotFound, s)
+			return "", "", classed(ErrOtherAccount, "User is not authorized to access function %s", s)
 		}
 		name = parts[2]
 		if len(parts) == 4 {
 			qualifier = parts[3]
 		} else if len(parts) > 4 {
-			return "", "", fmt.Errorf("%w: %q", errBadName, s)
+			return "", "", badName(s)
 		}
 	case len(parts) == 2:
 		name, qualifier = parts[0], parts[1]
 	case len(parts) == 1:
 		name = parts[0]
 	default:
-		return "", "", fmt.Errorf("%w: %q", errBadName, s)
+		return "", "", badName(s)
 	}
-	if !nameRE.MatchString(name) {
-		return "", "", fmt.Errorf("%w: %q", errBadName, s)
+	if len(name) > maxNameLength && nameCharsRE.MatchString(name) {
+		return "", "", classed(ErrInvalid, "1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to %d", name, maxNameLength)
+	}
+	if !nameRE.MatchString(name) || (qualifier != "" && !qualifierRE.MatchString(qualifier)) {
+		return "", "", badName(s)
 	}
 	return name, qualifier, nil
 }
 
+func badName(s string) error {
+	return classed(ErrValidation, "1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", s, namePattern)
+}
+
+// namePattern is the FunctionName pattern of Lambda's API model, quoted in its messages.
+const namePattern = `(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?`
+
+const maxNameLength = 64
+
 var (
-	nameRE     = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
-	errBadName = fmt.Errorf("%w: function name", ErrInvalid)
+	nameRE      = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+	nameCharsRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+	qualifierRE = regexp.MustCompile(`^(\$LATEST|[a-zA-Z0-9_-]{1,128})$`)
 )
 
 func sortFunctions(fs []*Function) {

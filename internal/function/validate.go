@@ -1,6 +1,7 @@
 package function
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -41,55 +42,74 @@ var (
 )
 
 // invalid makes an ErrInvalid with Lambda's message.
-func invalid(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
+func invalid(format string, a ...any) error { return classed(ErrInvalid, format, a...) }
+
+// violates makes an ErrValidation: value breaks constraint of the API model's member.
+func violates(value any, member, constraint string) error {
+	return classed(ErrValidation, "1 validation error detected: Value '%v' at '%s' failed to satisfy constraint: %s", value, member, constraint)
 }
 
 // Validate checks a configuration the way CreateFunction and UpdateFunctionConfiguration do.
-// The messages are Lambda's.
+// The messages and classes (ErrValidation for the API model's constraints, ErrInvalid for
+// Lambda's own checks) are Lambda's.
 func (f *Function) Validate() error {
+	if len(f.Name) > maxNameLength && nameCharsRE.MatchString(f.Name) {
+		return invalid("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to %d", f.Name, maxNameLength)
+	}
 	if !nameRE.MatchString(f.Name) {
-		return invalid("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?", f.Name)
+		return badName(f.Name)
 	}
 	if _, ok := Runtimes[f.Runtime]; !ok {
 		return invalid("Value %s at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: %s or be a valid ARN", f.Runtime, runtimeList())
 	}
 	if f.Handler == "" || !handlerRE.MatchString(f.Handler) {
-		return invalid("1 validation error detected: Value '%s' at 'handler' failed to satisfy constraint: Member must satisfy regular expression pattern: [^\\s]+", f.Handler)
+		return violates(f.Handler, "handler", `Member must satisfy regular expression pattern: [^\s]+`)
 	}
 	if !roleRE.MatchString(f.Role) {
-		return invalid("1 validation error detected: Value '%s' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+", f.Role)
+		return violates(f.Role, "role", `Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`)
 	}
 	if f.MemorySize < MinMemory || f.MemorySize > MaxMemory {
-		return invalid("1 validation error detected: Value '%d' at 'memorySize' failed to satisfy constraint: Member must have value %s", f.MemorySize, rangeText(f.MemorySize, MinMemory, MaxMemory))
+		return violates(f.MemorySize, "memorySize", "Member must have value "+rangeText(f.MemorySize, MinMemory, MaxMemory))
 	}
 	if f.Timeout < MinTimeout || f.Timeout > MaxTimeout {
-		return invalid("1 validation error detected: Value '%d' at 'timeout' failed to satisfy constraint: Member must have value %s", f.Timeout, rangeText(f.Timeout, MinTimeout, MaxTimeout))
+		return violates(f.Timeout, "timeout", "Member must have value "+rangeText(f.Timeout, MinTimeout, MaxTimeout))
 	}
 	if f.EphemeralStorage < MinStorage || f.EphemeralStorage > MaxStorage {
-		return invalid("1 validation error detected: Value '%d' at 'ephemeralStorage.size' failed to satisfy constraint: Member must have value %s", f.EphemeralStorage, rangeText(f.EphemeralStorage, MinStorage, MaxStorage))
+		return violates(f.EphemeralStorage, "ephemeralStorage.size", "Member must have value "+rangeText(f.EphemeralStorage, MinStorage, MaxStorage))
 	}
 	if len(f.Description) > maxDescription {
-		return invalid("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", maxDescription)
+		return violates(f.Description, "description", fmt.Sprintf("Member must have length less than or equal to %d", maxDescription))
+	}
+	if len(f.Architectures) > 1 {
+		return violates(archList(f.Architectures), "architectures", "Member must have length less than or equal to 1")
 	}
 	if len(f.Architectures) != 1 || (f.Architectures[0] != "x86_64" && f.Architectures[0] != "arm64") {
-		return invalid("1 validation error detected: Value '%v' at 'architectures' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]", f.Architectures)
+		return violates(archList(f.Architectures), "architectures", "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]")
 	}
+	keys := make([]string, 0, len(f.Environment))
+	for k := range f.Environment {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
 	size := 0
-	for k, v := range f.Environment {
+	for _, k := range keys {
 		if !envKeyRE.MatchString(k) {
-			return invalid("1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]")
+			return classed(ErrValidation, "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]")
 		}
 		if reserved[k] {
 			return invalid("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", k)
 		}
-		size += len(k) + len(v)
+		size += len(k) + len(f.Environment[k])
 	}
 	if size > maxEnvBytes {
-		return invalid("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %d", size)
+		measured, _ := json.Marshal(f.Environment)
+		return invalid("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %s", measured)
 	}
 	return nil
 }
+
+// archList formats architectures as Lambda's messages quote them: [x86_64, arm64].
+func archList(a []string) string { return "[" + strings.Join(a, ", ") + "]" }
 
 func rangeText(v, lo, hi int) string {
 	if v < lo {
