@@ -48,31 +48,32 @@ type handler func(w http.ResponseWriter, r *http.Request, body []byte) error
 // Handler returns the HTTP handler of every route.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
-	route := func(pattern string, h handler) { mux.Handle(pattern, a.authenticated(h)) }
-	route("POST /2015-03-31/functions", a.createFunction)
-	route("POST /2015-03-31/functions/{$}", a.createFunction)
-	route("GET /2015-03-31/functions", a.listFunctions)
-	route("GET /2015-03-31/functions/{$}", a.listFunctions)
-	route("GET /2015-03-31/functions/{name}", a.getFunction)
-	route("DELETE /2015-03-31/functions/{name}", a.deleteFunction)
-	route("GET /2015-03-31/functions/{name}/configuration", a.getFunctionConfiguration)
-	route("PUT /2015-03-31/functions/{name}/configuration", a.updateFunctionConfiguration)
-	route("PUT /2015-03-31/functions/{name}/code", a.updateFunctionCode)
-	route("POST /2015-03-31/functions/{name}/invocations", a.invoke)
-	route("GET /2016-08-19/account-settings", a.accountSettings)
-	route("GET /2016-08-19/account-settings/{$}", a.accountSettings)
+	route := func(pattern, op string, h handler) { mux.Handle(pattern, a.authenticated(op, h)) }
+	route("POST /2015-03-31/functions", "CreateFunction", a.createFunction)
+	route("POST /2015-03-31/functions/{$}", "CreateFunction", a.createFunction)
+	route("GET /2015-03-31/functions", "ListFunctions", a.listFunctions)
+	route("GET /2015-03-31/functions/{$}", "ListFunctions", a.listFunctions)
+	route("GET /2015-03-31/functions/{name}", "GetFunction", a.getFunction)
+	route("DELETE /2015-03-31/functions/{name}", "DeleteFunction", a.deleteFunction)
+	route("GET /2015-03-31/functions/{name}/configuration", "GetFunctionConfiguration", a.getFunctionConfiguration)
+	route("PUT /2015-03-31/functions/{name}/configuration", "UpdateFunctionConfiguration", a.updateFunctionConfiguration)
+	route("PUT /2015-03-31/functions/{name}/code", "UpdateFunctionCode", a.updateFunctionCode)
+	route("POST /2015-03-31/functions/{name}/invocations", "Invoke", a.invoke)
+	route("GET /2016-08-19/account-settings", "GetAccountSettings", a.accountSettings)
+	route("GET /2016-08-19/account-settings/{$}", "GetAccountSettings", a.accountSettings)
 	mux.HandleFunc("GET /_lambent/code/{digest}", a.downloadCode)
-	mux.Handle("/", a.authenticated(func(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	mux.Handle("/", a.authenticated("", func(w http.ResponseWriter, r *http.Request, _ []byte) error {
 		return errorf(404, "UnknownOperationException", "Unknown operation "+r.Method+" "+r.URL.Path)
 	}))
 	return mux
 }
 
-// authenticated reads the body, verifies the request's signature and runs h, rendering its error.
-func (a *API) authenticated(h handler) http.Handler {
+// authenticated reads the body, verifies the request's signature and runs h, the operation op,
+// rendering its error.
+func (a *API) authenticated(op string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Amzn-Requestid", invoke.NewRequestID())
-		body, err := readBody(r)
+		body, err := readBody(r, op)
 		if err == nil {
 			err = a.Verifier.Verify(r, body)
 		}
@@ -85,9 +86,15 @@ func (a *API) authenticated(h handler) http.Handler {
 	})
 }
 
-func readBody(r *http.Request) ([]byte, error) {
+// readBody reads the body of a request for op, refusing one larger than any operation takes
+// with the error AWS gives for op.
+func readBody(r *http.Request, op string) ([]byte, error) {
+	tooLarge := errorf(413, "RequestEntityTooLargeException", "Request must be smaller than "+strconv.Itoa(maxRequestBody)+" bytes for the "+op+" operation")
+	if op == "Invoke" {
+		tooLarge = errorf(413, "RequestTooLargeException", "Request must be smaller than "+strconv.Itoa(maxSyncPayload)+" bytes for the InvokeFunction operation")
+	}
 	if r.ContentLength > maxRequestBody {
-		return nil, errorf(413, "RequestTooLargeException", "Request must be smaller than "+strconv.Itoa(maxRequestBody)+" bytes for the operation")
+		return nil, tooLarge
 	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
@@ -98,7 +105,7 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, errorf(400, "InvalidRequestContentException", "could not read request body: "+err.Error())
 	}
 	if n > maxRequestBody {
-		return nil, errorf(413, "RequestTooLargeException", "Request must be smaller than "+strconv.Itoa(maxRequestBody)+" bytes for the operation")
+		return nil, tooLarge
 	}
 	return buf.Bytes(), nil
 }
@@ -131,30 +138,36 @@ func decode(body []byte, v any) error {
 	return nil
 }
 
-// lookup resolves the {name} path value to a function; only $LATEST exists.
-func (a *API) lookup(r *http.Request) (*function.Function, error) {
-	raw := r.PathValue("name")
-	name, qualifier, err := a.ARNs.ParseName(raw)
+// lookup resolves the {name} path value and the Qualifier parameter to a function and the
+// qualifier asked for; only $LATEST exists.
+func (a *API) lookup(r *http.Request) (*function.Function, string, error) {
+	name, qualifier, err := a.ARNs.ParseName(r.PathValue("name"))
 	if err != nil {
-		if errors.Is(err, function.ErrNotFound) {
-			return nil, a.notFound(raw)
-		}
-		return nil, err
+		return nil, "", err
 	}
 	if q := r.URL.Query().Get("Qualifier"); q != "" {
 		if qualifier != "" && q != qualifier {
-			return nil, errorf(400, "InvalidParameterValueException", "The derived qualifier from the function name does not match the specified qualifier.")
+			return nil, "", errorf(400, "InvalidParameterValueException", "The derived qualifier from the function name does not match the specified qualifier.")
 		}
 		qualifier = q
 	}
 	f, err := a.Functions.Get(name)
+	if err != nil && qualifier != "" {
+		return nil, "", errorf(404, "ResourceNotFoundException", "Function not found: "+a.ARNs.Function(name)+":"+qualifier)
+	}
 	if err != nil {
-		return nil, a.notFound(name)
+		return nil, "", a.notFound(name)
 	}
 	if qualifier != "" && qualifier != function.LatestVersion {
-		return nil, errorf(404, "ResourceNotFoundException", "Function not found: "+a.ARNs.Function(name)+":"+qualifier)
+		return nil, "", errorf(404, "ResourceNotFoundException", "Function not found: "+a.ARNs.Function(name)+":"+qualifier)
 	}
-	return f, nil
+	return f, qualifier, nil
+}
+
+// resolve is lookup for the operations that ignore the qualifier once resolved.
+func (a *API) resolve(r *http.Request) (*function.Function, error) {
+	f, _, err := a.lookup(r)
+	return f, err
 }
 
 func (a *API) notFound(name string) error {

@@ -35,12 +35,16 @@ func toAPIError(err error) *apiError {
 		return ae
 	case errors.Is(err, function.ErrNotFound):
 		return errorf(404, "ResourceNotFoundException", err.Error())
+	case errors.Is(err, function.ErrOtherAccount):
+		return errorf(403, "AccessDeniedException", err.Error())
+	case errors.Is(err, function.ErrValidation):
+		return errorf(400, "ValidationException", err.Error())
 	case errors.Is(err, function.ErrExists):
 		return errorf(409, "ResourceConflictException", err.Error())
 	case errors.Is(err, function.ErrPrecondition):
 		return errorf(412, "PreconditionFailedException", "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 	case errors.Is(err, function.ErrInvalid):
-		return errorf(400, "InvalidParameterValueException", trimClass(err, function.ErrInvalid))
+		return errorf(400, "InvalidParameterValueException", err.Error())
 	case errors.Is(err, code.ErrTooLarge):
 		return errorf(400, "InvalidParameterValueException", "Unzipped size must be smaller than 262144000 bytes")
 	case errors.Is(err, code.ErrCorrupt), errors.Is(err, code.ErrUnsafe):
@@ -64,18 +68,21 @@ func toAPIError(err error) *apiError {
 	return errorf(500, "ServiceException", "An internal error occurred: "+err.Error())
 }
 
-// trimClass drops the sentinel's own text from err's message, leaving Lambda's wording.
-func trimClass(err, class error) string {
-	msg, prefix := err.Error(), class.Error()+": "
-	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return msg[len(prefix):]
-	}
-	return msg
+// upperMessage lists the errors whose body carries the message as "Message"; every other error
+// carries it as "message". Lambda's API model names the member so, per error type, and clients
+// (botocore, the SDKs' modeled errors) read the field by that name.
+var upperMessage = map[string]bool{
+	"ResourceNotFoundException": true, "ServiceException": true, "InvalidZipFileException": true,
+	"InvalidRuntimeException": true, "ResourceInUseException": true, "CodeVerificationFailedException": true,
 }
 
 func writeError(w http.ResponseWriter, err error) {
 	ae := toAPIError(err)
-	body := map[string]string{"Type": "User", "message": ae.Message}
+	key := "message"
+	if upperMessage[ae.Type] {
+		key = "Message"
+	}
+	body := map[string]string{"Type": "User", key: ae.Message}
 	if ae.Status >= 500 {
 		body["Type"] = "Service"
 	}

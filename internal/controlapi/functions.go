@@ -43,12 +43,25 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, body []byte
 	if in.PackageType != "" && in.PackageType != "Zip" {
 		return errorf(400, "InvalidParameterValueException", "PackageType "+in.PackageType+" is not supported by Lambent yet; use Zip.")
 	}
-	zip, err := zipFile(in.Code)
+	if in.FunctionName == "" {
+		return errorf(400, "ValidationException", "1 validation error detected: Value null at 'functionName' failed to satisfy constraint: Member must not be null")
+	}
+	name, qualifier, err := a.ARNs.ParseName(in.FunctionName)
+	if err != nil {
+		return err
+	}
+	if qualifier != "" {
+		return errorf(400, "InvalidParameterValueException", "Unsupported function name: qualified names cannot be created: "+in.FunctionName)
+	}
+	if in.Code == nil {
+		return errorf(400, "ValidationException", "1 validation error detected: Value null at 'code' failed to satisfy constraint: Member must not be null")
+	}
+	zip, err := a.zipFile(in.Code)
 	if err != nil {
 		return err
 	}
 	f := &function.Function{
-		Name: in.FunctionName, Runtime: in.Runtime, Role: in.Role, Handler: in.Handler,
+		Name: name, Runtime: in.Runtime, Role: in.Role, Handler: in.Handler,
 		Description: in.Description, MemorySize: function.DefaultMemory, Timeout: function.DefaultTimeout,
 		EphemeralStorage: function.DefaultStorage, Architectures: in.Architectures, Tags: in.Tags,
 		State: function.StatePending, StateReason: "The function is being created.", StateReasonCode: "Creating",
@@ -86,7 +99,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, body []byte
 	f, err = a.Functions.Create(r.Context(), f)
 	if err != nil {
 		if errors.Is(err, function.ErrExists) {
-			return errorf(409, "ResourceConflictException", "Function already exist: "+in.FunctionName)
+			return errorf(409, "ResourceConflictException", "Function already exist: "+f.Name)
 		}
 		return err
 	}
@@ -116,10 +129,11 @@ func (a *API) Prepare(name, digest string) {
 	}
 }
 
-func zipFile(c *codeInput) ([]byte, error) {
+// zipFile returns the zip c uploads, refusing what Lambent cannot take before it is inspected.
+func (a *API) zipFile(c *codeInput) ([]byte, error) {
 	switch {
 	case c == nil:
-		return nil, errorf(400, "InvalidParameterValueException", "Code is required.")
+		return nil, errorf(400, "InvalidParameterValueException", "Please provide a source for function code.")
 	case c.ImageUri != nil:
 		return nil, errorf(400, "InvalidParameterValueException", "Container images are not supported by Lambent yet; upload a ZipFile.")
 	case c.S3Bucket != nil || c.S3Key != nil:
@@ -127,11 +141,14 @@ func zipFile(c *codeInput) ([]byte, error) {
 	case c.ZipFile == nil:
 		return nil, errorf(400, "InvalidParameterValueException", "Please provide a source for function code.")
 	}
+	if max := a.Code.Limits.MaxZipped; max > 0 && int64(len(c.ZipFile)) > max {
+		return nil, errorf(413, "RequestEntityTooLargeException", "Zipped size must be smaller than "+strconv.FormatInt(max, 10)+" bytes")
+	}
 	return c.ZipFile, nil
 }
 
 func (a *API) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	f, err := a.lookup(r)
+	f, err := a.resolve(r)
 	if err != nil {
 		return err
 	}
@@ -148,7 +165,7 @@ func (a *API) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) erro
 }
 
 func (a *API) getFunctionConfiguration(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	f, err := a.lookup(r)
+	f, err := a.resolve(r)
 	if err != nil {
 		return err
 	}
@@ -164,7 +181,7 @@ func (a *API) listFunctions(w http.ResponseWriter, r *http.Request, _ []byte) er
 	if s := q.Get("MaxItems"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 10000 {
-			return errorf(400, "InvalidParameterValueException", "1 validation error detected: Value '"+s+"' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000")
+			return errorf(400, "ValidationException", "1 validation error detected: Value '"+s+"' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000")
 		}
 		max = n
 	}
@@ -206,7 +223,7 @@ type updateConfigInput struct {
 }
 
 func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request, body []byte) error {
-	cur, err := a.lookup(r)
+	cur, err := a.resolve(r)
 	if err != nil {
 		return err
 	}
@@ -256,7 +273,7 @@ type updateCodeInput struct {
 }
 
 func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request, body []byte) error {
-	cur, err := a.lookup(r)
+	cur, err := a.resolve(r)
 	if err != nil {
 		return err
 	}
@@ -264,7 +281,7 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request, body []
 	if err := decode(body, &in); err != nil {
 		return err
 	}
-	zip, err := zipFile(&in.codeInput)
+	zip, err := a.zipFile(&in.codeInput)
 	if err != nil {
 		return err
 	}
@@ -300,9 +317,12 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request, body []
 }
 
 func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	f, err := a.lookup(r)
+	f, qualifier, err := a.lookup(r)
 	if err != nil {
 		return err
+	}
+	if qualifier == function.LatestVersion {
+		return errorf(400, "InvalidParameterValueException", "$LATEST version cannot be deleted without deleting the function.")
 	}
 	if err := a.Functions.Delete(r.Context(), f.Name); err != nil {
 		return err

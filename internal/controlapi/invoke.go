@@ -20,7 +20,7 @@ const (
 )
 
 func (a *API) invoke(w http.ResponseWriter, r *http.Request, body []byte) error {
-	f, err := a.lookup(r)
+	f, err := a.resolve(r)
 	if err != nil {
 		return err
 	}
