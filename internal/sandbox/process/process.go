@@ -48,7 +48,7 @@ func (*Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, e
 	cmd.Stdout = spec.Output
 	cmd.Stderr = spec.Output
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := startRetrying(ctx, cmd); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("sandbox %s: start %s: %w", spec.ID, spec.Entrypoint, err)
 	}
@@ -57,10 +57,34 @@ func (*Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, e
 		err := cmd.Wait()
 		p.mu.Lock()
 		p.err = err
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			p.peak = max(p.peak, ru.Maxrss<<10) // kilobytes on Linux
+		}
 		p.mu.Unlock()
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// startRetrying starts cmd, retrying while its program is "text file busy": the code cache
+// may just have written it, and a process forked meanwhile holds the write descriptor until it
+// execs (golang.org/issue/22315).
+func startRetrying(ctx context.Context, cmd *exec.Cmd) error {
+	delay := 100 * time.Microsecond
+	for {
+		err := cmd.Start()
+		if !errors.Is(err, syscall.ETXTBSY) || delay > 100*time.Millisecond {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay *= 2
+		*cmd = exec.Cmd{Path: cmd.Path, Args: cmd.Args, Dir: cmd.Dir, Env: cmd.Env,
+			Stdout: cmd.Stdout, Stderr: cmd.Stderr, SysProcAttr: cmd.SysProcAttr}
+	}
 }
 
 type proc struct {
@@ -86,8 +110,10 @@ func (p *proc) Kill() error {
 	p.once.Do(func() {
 		p.sample()
 		// The whole process group: the runtime and whatever it started.
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		pgid := p.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		<-p.done
+		awaitGroupGone(pgid, 5*time.Second)
 		p.srv.Close()
 	})
 	return nil
