@@ -257,6 +257,7 @@ func (d *Driver) prestart() (*box, error) {
 		err := cmd.Wait()
 		s.mu.Lock()
 		s.err = err
+		s.oom = s.cg.oomKilled()
 		s.mu.Unlock()
 		close(s.done)
 	}()
@@ -361,6 +362,7 @@ type box struct {
 
 	mu   sync.Mutex
 	err  error
+	oom  bool // the memory limit killed a process
 	once sync.Once
 	peak int64
 }
@@ -379,12 +381,11 @@ func (s *box) alive() bool {
 // Err says how the entrypoint ended; it wraps sandbox.ErrOutOfMemory after an OOM kill.
 func (s *box) Err() error {
 	s.mu.Lock()
-	err := s.err
-	s.mu.Unlock()
-	if s.cg != nil && s.cg.oomKilled() {
-		return fmt.Errorf("%w: %w", sandbox.ErrOutOfMemory, err)
+	defer s.mu.Unlock()
+	if s.oom {
+		return fmt.Errorf("%w: %w", sandbox.ErrOutOfMemory, s.err)
 	}
-	return err
+	return s.err
 }
 
 func (s *box) MaxMemoryBytes() int64 {
