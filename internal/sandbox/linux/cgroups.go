@@ -278,9 +278,9 @@ func (g *v2Group) update(l limits) error {
 
 // resetPeak does nothing: cgroup v2 has no reset of memory.peak that later readers see, so
 // on v2 the peak includes the few megabytes init used before it exec'd the entrypoint.
-func (g *v2Group) resetPeak() {}
-func (g *v2Group) freeze() error     { return g.m.Freeze() }
-func (g *v2Group) thaw() error       { return g.m.Thaw() }
+func (g *v2Group) resetPeak()    {}
+func (g *v2Group) freeze() error { return g.m.Freeze() }
+func (g *v2Group) thaw() error   { return g.m.Thaw() }
 func (g *v2Group) peakMemory() int64 {
 	if n := readInt(filepath.Join(g.dir, "memory.peak")); n > 0 {
 		return n

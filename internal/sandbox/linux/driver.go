@@ -47,7 +47,7 @@ type Options struct {
 	UID, GID int
 	// Spares is how many sandboxes are kept started ahead of demand (default 2; -1 for none).
 	Spares int
-	Logger   *slog.Logger
+	Logger *slog.Logger
 }
 
 // Driver starts isolated sandboxes.
