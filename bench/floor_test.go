@@ -1,0 +1,265 @@
+package bench
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// payload is the event of every warm invoke and the body of every echo: the smallest JSON object.
+var payload = []byte(`{}`)
+
+// floorTime is how long each floor is measured for.
+const floorTime = time.Second
+
+// echoFloor is a plain Go HTTP/1.1 echo server in a process of its own, and a keep-alive client.
+type echoFloor struct {
+	url    string
+	client *http.Client
+}
+
+func startEcho(tb testing.TB) *echoFloor {
+	tb.Helper()
+	addr := startChild(tb, nil, build(tb, "./bench/echoserver"))
+	return &echoFloor{url: "http://" + addr + "/", client: newHTTPClient()}
+}
+
+// newHTTPClient is the keep-alive client of the floors and of the invokes: one connection per
+// caller, kept open.
+func newHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns: 64, MaxIdleConnsPerHost: 64, DisableCompression: true, IdleConnTimeout: time.Minute,
+	}}
+}
+
+// roundTrip posts payload and reads the echo.
+func (e *echoFloor) roundTrip() error {
+	resp, err := e.client.Post(e.url, "application/json", bytes.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, payload) {
+		return fmt.Errorf("echo: %s %q", resp.Status, body)
+	}
+	return nil
+}
+
+// roundTrips measures one caller's round trips for floorTime, after a warm-up.
+func (e *echoFloor) roundTrips(tb testing.TB) latencies {
+	tb.Helper()
+	if _, err := sample(times(200), e.roundTrip); err != nil {
+		tb.Fatal(err)
+	}
+	lat, err := sample(forDuration(floorTime), e.roundTrip)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return lat
+}
+
+// throughput measures callers concurrent callers for floorTime, after a warm-up.
+func (e *echoFloor) throughput(tb testing.TB, callers int) float64 {
+	tb.Helper()
+	if _, err := parallel(callers, forDuration(floorTime/5), e.roundTrip); err != nil {
+		tb.Fatal(err)
+	}
+	perSec, err := parallel(callers, forDuration(floorTime), e.roundTrip)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return perSec
+}
+
+// callers is the number of concurrent callers of the throughput benchmarks.
+const callers = 8
+
+// BenchmarkFloorRoundTrip is the floor of the warm invoke: one HTTP/1.1 keep-alive round trip
+// between two processes on loopback. A warm invoke costs at least two of them (caller → server,
+// server → function).
+func BenchmarkFloorRoundTrip(b *testing.B) {
+	e := startEcho(b)
+	if _, err := sample(times(200), e.roundTrip); err != nil {
+		b.Fatal(err)
+	}
+	lat, err := sample(b.Loop, e.roundTrip)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(us(lat.p50()), "p50-us")
+	b.ReportMetric(us(lat.p99()), "p99-us")
+	report(b, "floor: HTTP/1.1 keep-alive round trip between two processes p50 %.0fµs p99 %.0fµs | two round trips %.0fµs%s",
+		us(lat.p50()), us(lat.p99()), 2*us(lat.p50()), load())
+}
+
+// BenchmarkFloorEchoThroughput is the floor of the warm throughput: a plain Go HTTP echo server
+// in its own process answering 8 concurrent keep-alive callers.
+func BenchmarkFloorEchoThroughput(b *testing.B) {
+	e := startEcho(b)
+	if _, err := parallel(callers, forDuration(floorTime/5), e.roundTrip); err != nil {
+		b.Fatal(err)
+	}
+	perSec, err := parallel(callers, b.Loop, e.roundTrip)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(perSec, "req/s")
+	report(b, "floor: plain Go HTTP echo, %d callers: %.0f req/s%s", callers, perSec, load())
+}
+
+// execFloor measures the floor of a cold start: from fork+exec of bootstrap to the arrival of
+// its first Runtime API request (invocation/next) at a listener that does nothing else.
+func execFloor(tb testing.TB, bootstrap string, n int) latencies {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	arrived := make(chan time.Time, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- time.Now()
+		<-r.Context().Done() // hold invocation/next, as a Runtime API with no event does
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	dir := bootstrap[:len(bootstrap)-len("/bootstrap")]
+	once := func() (time.Duration, error) {
+		cmd := exec.Command(bootstrap)
+		cmd.Dir = dir
+		cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + ln.Addr().String(), "LAMBDA_TASK_ROOT=" + dir,
+			"AWS_LAMBDA_FUNCTION_NAME=floor", "_HANDLER=bootstrap"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		t0 := time.Now()
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		defer func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+		}()
+		select {
+		case t := <-arrived:
+			return t.Sub(t0), nil
+		case <-time.After(10 * time.Second):
+			return 0, errors.New("no invocation/next within 10s")
+		}
+	}
+	lat := make(latencies, 0, n)
+	for range n {
+		d, err := once()
+		if err != nil {
+			tb.Fatalf("exec floor: %v", err)
+		}
+		lat = append(lat, d)
+	}
+	return lat
+}
+
+// runtimeFloor is the function's side of a warm invoke with nothing of Lambent in it: bootstrap
+// runs against a Runtime API that only hands it events and takes its answers, and each sample
+// is the time from handing out an event to receiving the function's response. It costs a round
+// trip plus whatever the runtime library (aws-lambda-go) and the function's scheduler add.
+func runtimeFloor(tb testing.TB, bootstrap string) latencies {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	waiting := make(chan struct{}, 1)
+	events := make(chan string)
+	answers := make(chan []byte)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
+		waiting <- struct{}{}
+		var id string
+		select {
+		case id = <-events:
+		case <-r.Context().Done():
+			return
+		}
+		h := w.Header()
+		h["Content-Type"] = []string{"application/json"}
+		h["Lambda-Runtime-Aws-Request-Id"] = []string{id}
+		h["Lambda-Runtime-Deadline-Ms"] = []string{strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10)}
+		h["Lambda-Runtime-Invoked-Function-Arn"] = []string{"arn:aws:lambda:us-east-1:000000000000:function:floor"}
+		h["Lambda-Runtime-Trace-Id"] = []string{"Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0"}
+		h["Content-Length"] = []string{strconv.Itoa(len(payload))}
+		w.Write(payload)
+	})
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"status":"OK"}`)
+		answers <- body
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	defer srv.Close()
+	cmd := exec.Command(bootstrap)
+	cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + ln.Addr().String()}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
+	// Each sample starts once the runtime is waiting in invocation/next, as a warm environment
+	// is when an invoke arrives.
+	once := func() time.Duration {
+		<-waiting
+		t0 := time.Now()
+		events <- "8f2a6c1e-0000-4000-8000-000000000000"
+		<-answers
+		return time.Since(t0)
+	}
+	for range 500 {
+		once()
+	}
+	lat := make(latencies, 0, 1<<14)
+	for more := forDuration(floorTime); more(); {
+		lat = append(lat, once())
+	}
+	return lat
+}
+
+// writeBootstrap extracts the bootstrap of zip into a directory of its own.
+func writeBootstrap(tb testing.TB, bin []byte) string {
+	tb.Helper()
+	path := tb.TempDir() + "/bootstrap"
+	if err := os.WriteFile(path, bin, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// bootstrapOf returns the bootstrap binary inside a function zip.
+func bootstrapOf(tb testing.TB, z []byte) []byte {
+	tb.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, err := zr.Open("bootstrap")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	bin, err := io.ReadAll(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bin
+}

@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"testing"
+
+	"github.com/lambent/lambent/internal/lambenttest"
+)
+
+// BenchmarkWarmInvoke is one caller invoking the empty aws-lambda-go handler through the Invoke
+// API over a keep-alive connection, signing every request with SigV4, against the floor of two
+// process-to-process round trips measured just before. Targets: p50 ≤ 1.5 × the floor,
+// p99 ≤ 3 ×.
+func BenchmarkWarmInvoke(b *testing.B) {
+	floor := startEcho(b).roundTrips(b)
+	floor2 := 2 * floor.p50()
+	runtime := runtimeFloor(b, writeBootstrap(b, bootstrapOf(b, lambenttest.Function(b, "empty"))))
+
+	t := startTarget(b)
+	t.createFunction(b, "empty")
+	c := t.invoker("empty")
+	sign, err := c.signing(2000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := sample(times(500), c.invoke); err != nil { // the first one starts the environment
+		b.Fatal(err)
+	}
+	lat, err := sample(b.Loop, c.invoke)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	p50, p99 := lat.p50(), lat.p99()
+	r50, r99 := float64(p50)/float64(floor2), float64(p99)/float64(floor2)
+	b.ReportMetric(us(p50), "p50-us")
+	b.ReportMetric(us(p99), "p99-us")
+	b.ReportMetric(us(floor2), "floor-2RT-us")
+	b.ReportMetric(r50, "p50/floor")
+	b.ReportMetric(r99, "p99/floor")
+	b.ReportMetric(us(sign.p50()), "sign-us")
+	b.ReportMetric(us(runtime.p50()), "runtime-floor-us")
+	report(b, "warm invoke p50 %.0fµs p99 %.0fµs | floor 2×RT %.0fµs (RT p50 %.0fµs p99 %.0fµs) | ratio p50 %.2f× (≤1.5×: %s) p99 %.2f× (≤3×: %s)%s",
+		us(p50), us(p99), us(floor2), us(floor.p50()), us(floor.p99()),
+		r50, verdict(r50 <= 1.5), r99, verdict(r99 <= 3), t.where())
+	report(b, "  of which: client SigV4 signing p50 %.1fµs; function side alone (same bootstrap ↔ bare Runtime API) p50 %.0fµs p99 %.0fµs; so Lambent adds ≈ %.0fµs at p50 beyond one RT + function side%s",
+		us(sign.p50()), us(runtime.p50()), us(runtime.p99()), us(p50-floor.p50()-runtime.p50()), load())
+}
+
+// BenchmarkWarmThroughput is 8 concurrent callers invoking the empty handler, each on its own
+// keep-alive connection, against a plain Go HTTP echo server under the same 8 callers measured
+// just before. Targets: ≥ 10,000 invokes/s and ≥ 40 % of the echo throughput.
+func BenchmarkWarmThroughput(b *testing.B) {
+	floor := startEcho(b).throughput(b, callers)
+
+	t := startTarget(b)
+	t.createFunction(b, "empty")
+	c := t.invoker("empty")
+	// Warm up: the first calls start one environment per concurrent caller.
+	if _, err := parallel(callers, times(2000), c.invoke); err != nil {
+		b.Fatal(err)
+	}
+	perSec, err := parallel(callers, b.Loop, c.invoke)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	ratio := perSec / floor
+	b.ReportMetric(perSec, "invokes/s")
+	b.ReportMetric(floor, "echo-req/s")
+	b.ReportMetric(100*ratio, "%-of-echo")
+	report(b, "warm throughput, %d callers: %.0f invokes/s (≥10,000/s: %s) | floor echo %.0f req/s | ratio %.0f%% (≥40%%: %s)%s",
+		callers, perSec, verdict(perSec >= 10000), floor, 100*ratio, verdict(ratio >= 0.4), t.where()+load())
+}
+
+// BenchmarkClientSign is what the benchmarks' client spends building and SigV4-signing one
+// Invoke request; the warm figures include it.
+func BenchmarkClientSign(b *testing.B) {
+	c := (&target{endpoint: "http://127.0.0.1:9"}).invoker("empty")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.request(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkColdStart is the end-to-end latency of an Invoke that finds no warm environment:
+// before each one, outside the timer, the server drops the function's environments (what it does
+// itself when the function's configuration changes), so each timed invoke starts the bootstrap,
+// waits for its first invocation/next and runs the event, and measures nothing else: no API
+// update, no code extraction (the code cache is warm, as for every cold start but a function's
+// first). The floor is fork+exec of the same bootstrap binary until its first Runtime API request
+// reaches a listener that does nothing else. Targets: p50 ≤ 10 ms, p99 ≤ 30 ms.
+func BenchmarkColdStart(b *testing.B) {
+	floor := execFloor(b, writeBootstrap(b, bootstrapOf(b, lambenttest.Function(b, "empty"))), 200)
+
+	t := startTarget(b)
+	t.createFunction(b, "empty")
+	c := t.invoker("empty")
+	if err := c.invoke(); err != nil {
+		b.Fatal(err)
+	}
+	var lat latencies
+	for b.Loop() {
+		b.StopTimer()
+		if err := t.forget("empty"); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		d, err := sample(times(1), c.invoke)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, d...)
+	}
+
+	p50, p99 := lat.p50(), lat.p99()
+	r50, r99 := float64(p50)/float64(floor.p50()), float64(p99)/float64(floor.p50())
+	b.ReportMetric(ms(p50), "p50-ms")
+	b.ReportMetric(ms(p99), "p99-ms")
+	b.ReportMetric(ms(floor.p50()), "floor-exec-ms")
+	b.ReportMetric(r50, "p50/floor")
+	report(b, "cold start p50 %.1fms (≤10ms: %s) p99 %.1fms (≤30ms: %s) | floor fork+exec → first invocation/next p50 %.1fms p99 %.1fms | ratio p50 %.1f× p99 %.1f×%s",
+		ms(p50), verdict(ms(p50) <= 10), ms(p99), verdict(ms(p99) <= 30), ms(floor.p50()), ms(floor.p99()), r50, r99, t.where()+load())
+}
