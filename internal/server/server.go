@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/lambent/lambent/internal/auth"
@@ -52,10 +53,14 @@ type System struct {
 	Functions          *function.Registry
 	Router             *invoke.Router
 
+	lock   *os.File
 	ln     net.Listener
 	http   *http.Server
 	cancel context.CancelFunc
 	async  chan error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Drivers maps --sandbox values to constructors.
@@ -88,12 +93,17 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	creds, created, err := auth.LoadOrCreate(cfg.DataDir, cfg.Getenv)
+	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	creds, created, err := auth.LoadOrCreate(cfg.DataDir, cfg.Getenv)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &System{Credentials: creds, CreatedCredentials: created, cancel: cancel, async: make(chan error, 1)}
+	s := &System{Credentials: creds, CreatedCredentials: created, lock: lock, cancel: cancel, async: make(chan error, 1)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -160,8 +170,14 @@ func urlKey(c auth.Credentials) []byte {
 // Addr is the address the API listens on.
 func (s *System) Addr() string { return s.ln.Addr().String() }
 
-// Close stops serving and ends every environment.
+// Close stops serving, ends every environment and releases the data directory. Calls after
+// the first return the first one's result.
 func (s *System) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *System) close() error {
 	var errs []error
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -179,6 +195,9 @@ func (s *System) Close() error {
 	}
 	if s.Store != nil {
 		s.Store.Close()
+	}
+	if s.lock != nil {
+		s.lock.Close() // releases the flock
 	}
 	return errors.Join(errs...)
 }
