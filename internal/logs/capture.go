@@ -21,6 +21,9 @@ const TailSize = 4096
 // flushSize bounds the text held before it is stored.
 const flushSize = 256 << 10
 
+// readSize is the size of the buffer output is read through.
+const readSize = 64 << 10
+
 // Sink stores log text for a function's log stream.
 type Sink interface {
 	Append(function, env, stream string, text []byte) error
@@ -120,8 +123,10 @@ func (c *Capture) control(kind byte, text string) {
 func (c *Capture) read() {
 	defer close(c.done)
 	defer c.r.Close()
-	br := bufio.NewReaderSize(c.r, 64<<10)
+	br := bufio.NewReaderSize(c.r, readSize)
 	var batch, kept []byte // kept: the end of text already stored, for tails
+	var carry []byte       // the start of a chunk that may continue in the next one
+	open := false          // the text stored last ends without a newline
 	flush := func() {
 		if len(batch) == 0 {
 			return
@@ -131,11 +136,31 @@ func (c *Capture) read() {
 		batch = nil
 	}
 	for {
-		line, err := br.ReadSlice('\n')
+		chunk, err := br.ReadSlice('\n')
+		line := chunk
+		if len(carry) > 0 {
+			line, carry = append(carry, chunk...), nil
+		}
+		i := bytes.Index(line, c.marker)
+		if err == bufio.ErrBufferFull && len(line) < 2*readSize {
+			// A line longer than the buffer: store what cannot be (the start of) a marked
+			// record and look at the rest again with the next chunk.
+			cut := max(len(line)-len(c.marker)+1, 0)
+			if i >= 0 {
+				cut = i
+			}
+			batch = append(batch, line[:cut]...)
+			open = open || cut > 0
+			carry = append([]byte(nil), line[cut:]...)
+			if len(batch) > flushSize {
+				flush()
+			}
+			continue
+		}
 		if len(line) > 0 {
-			if i := bytes.Index(line, c.marker); i >= 0 {
-				if i > 0 {
-					batch = append(append(batch, line[:i]...), '\n')
+			if i >= 0 && len(line) > i+len(c.marker) {
+				if batch = append(batch, line[:i]...); open || i > 0 {
+					batch = append(batch, '\n') // marked lines start on a line of their own
 				}
 				rec := line[i+len(c.marker):]
 				kind, text := rec[0], bytes.TrimSuffix(rec[1:], []byte("\n"))
@@ -145,13 +170,17 @@ func (c *Capture) read() {
 				}
 				batch = append(append(batch, text...), '\n')
 				if kind == 'E' {
-					c.finish(&batch, kept)
+					r, tail := c.finish(&batch, kept)
 					flush()
 					kept = nil
+					if r != nil && r.tail != nil {
+						r.tail <- tail // after the invocation's log is handed to the sink
+					}
 				}
 			} else {
 				batch = append(batch, line...)
 			}
+			open = line[len(line)-1] != '\n'
 			if len(batch) > flushSize {
 				flush()
 			}
@@ -170,12 +199,12 @@ func (c *Capture) read() {
 	}
 }
 
-// finish appends the REPORT line of the oldest pending report and hands out its tail.
-func (c *Capture) finish(batch *[]byte, kept []byte) {
+// finish appends the REPORT line of the oldest pending report and returns it with its tail.
+func (c *Capture) finish(batch *[]byte, kept []byte) (*Report, []byte) {
 	c.mu.Lock()
 	if len(c.reports) == 0 {
 		c.mu.Unlock()
-		return
+		return nil, nil
 	}
 	r := c.reports[0]
 	c.reports = c.reports[1:]
@@ -186,9 +215,10 @@ func (c *Capture) finish(batch *[]byte, kept []byte) {
 		used = memory()
 	}
 	*batch = appendReport(*batch, r, used)
-	if r.tail != nil {
-		r.tail <- lastBytes(append(append([]byte(nil), kept...), (*batch)...), TailSize)
+	if r.tail == nil {
+		return r, nil
 	}
+	return r, lastBytes(append(append([]byte(nil), kept...), (*batch)...), TailSize)
 }
 
 func (c *Capture) failPending() {
