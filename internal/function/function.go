@@ -153,12 +153,11 @@ func (a ARNs) Function(name string) string {
 // (ACCOUNT:function:NAME), each with an optional :QUALIFIER.
 func (a ARNs) ParseName(s string) (name, qualifier string, err error) {
 	parts := strings.Split(s, ":")
+	var rest []string // the parts after the name: none, or the qualifier
 	switch {
 	case len(parts) >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function":
-		name = parts[6]
-		if len(parts) == 8 {
-			qualifier = parts[7]
-		} else if len(parts) > 8 {
+		name, rest = parts[6], parts[7:]
+		if len(rest) > 1 {
 			return "", "", badName(s)
 		}
 		if parts[4] != a.AccountID {
@@ -167,27 +166,29 @@ func (a ARNs) ParseName(s string) (name, qualifier string, err error) {
 		if parts[3] != a.Region {
 			return "", "", classed(ErrNotFound, "Functions from '%s' are not reachable in this region ('%s')", parts[3], a.Region)
 		}
-	case len(parts) >= 3 && parts[1] == "function":
+	case len(parts) >= 3 && parts[1] == "function" && accountRE.MatchString(parts[0]):
+		name, rest = parts[2], parts[3:]
+		if len(rest) > 1 {
+			return "", "", badName(s)
+		}
 		if parts[0] != a.AccountID {
 			return "", "", classed(ErrOtherAccount, "User is not authorized to access function %s", s)
 		}
-		name = parts[2]
-		if len(parts) == 4 {
-			qualifier = parts[3]
-		} else if len(parts) > 4 {
-			return "", "", badName(s)
-		}
-	case len(parts) == 2:
-		name, qualifier = parts[0], parts[1]
-	case len(parts) == 1:
-		name = parts[0]
+	case len(parts) <= 2:
+		name, rest = parts[0], parts[1:]
 	default:
 		return "", "", badName(s)
+	}
+	if len(rest) == 1 {
+		qualifier = rest[0]
+		if !qualifierRE.MatchString(qualifier) {
+			return "", "", badName(s)
+		}
 	}
 	if len(name) > maxNameLength && nameCharsRE.MatchString(name) {
 		return "", "", classed(ErrInvalid, "1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to %d", name, maxNameLength)
 	}
-	if !nameRE.MatchString(name) || (qualifier != "" && !qualifierRE.MatchString(qualifier)) {
+	if !nameRE.MatchString(name) {
 		return "", "", badName(s)
 	}
 	return name, qualifier, nil
@@ -205,6 +206,7 @@ const maxNameLength = 64
 var (
 	nameRE      = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 	nameCharsRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+	accountRE   = regexp.MustCompile(`^\d{12}$`)
 	qualifierRE = regexp.MustCompile(`^(\$LATEST|[a-zA-Z0-9_-]{1,128})$`)
 )
 
