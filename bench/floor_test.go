@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,13 +26,14 @@ const floorTime = time.Second
 // echoFloor is a plain Go HTTP/1.1 echo server in a process of its own, and a keep-alive client.
 type echoFloor struct {
 	url    string
+	pid    int
 	client *http.Client
 }
 
 func startEcho(tb testing.TB) *echoFloor {
 	tb.Helper()
-	addr := startChild(tb, nil, build(tb, "./bench/echoserver"))
-	return &echoFloor{url: "http://" + addr + "/", client: newHTTPClient()}
+	addr, pid := startChild(tb, nil, build(tb, "./bench/echoserver"))
+	return &echoFloor{url: "http://" + addr + "/", pid: pid, client: newHTTPClient()}
 }
 
 // newHTTPClient is the keep-alive client of the floors and of the invokes: one connection per
@@ -72,17 +74,19 @@ func (e *echoFloor) roundTrips(tb testing.TB) latencies {
 	return lat
 }
 
-// throughput measures callers concurrent callers for floorTime, after a warm-up.
-func (e *echoFloor) throughput(tb testing.TB, callers int) float64 {
+// throughput measures callers concurrent callers for floorTime, after a warm-up, and the CPU
+// time client and server spent per request.
+func (e *echoFloor) throughput(tb testing.TB, callers int) (float64, cpuPerOp) {
 	tb.Helper()
-	if _, err := parallel(callers, forDuration(floorTime/5), e.roundTrip); err != nil {
+	if _, _, err := parallel(callers, forDuration(floorTime/5), e.roundTrip); err != nil {
 		tb.Fatal(err)
 	}
-	perSec, err := parallel(callers, forDuration(floorTime), e.roundTrip)
+	cpu := startCPU(e.pid)
+	n, perSec, err := parallel(callers, forDuration(floorTime), e.roundTrip)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return perSec
+	return perSec, cpu.per(n)
 }
 
 // callers is the number of concurrent callers of the throughput benchmarks.
@@ -110,15 +114,16 @@ func BenchmarkFloorRoundTrip(b *testing.B) {
 // in its own process answering 8 concurrent keep-alive callers.
 func BenchmarkFloorEchoThroughput(b *testing.B) {
 	e := startEcho(b)
-	if _, err := parallel(callers, forDuration(floorTime/5), e.roundTrip); err != nil {
+	if _, _, err := parallel(callers, forDuration(floorTime/5), e.roundTrip); err != nil {
 		b.Fatal(err)
 	}
-	perSec, err := parallel(callers, b.Loop, e.roundTrip)
+	cpu := startCPU(e.pid)
+	n, perSec, err := parallel(callers, b.Loop, e.roundTrip)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(perSec, "req/s")
-	report(b, "floor: plain Go HTTP echo, %d callers: %.0f req/s%s", callers, perSec, load())
+	report(b, "floor: plain Go HTTP echo, %d callers: %.0f req/s | CPU per request %s%s", callers, perSec, cpu.per(n), load())
 }
 
 // execFloor measures the floor of a cold start: from fork+exec of bootstrap to the arrival of
@@ -169,26 +174,30 @@ func execFloor(tb testing.TB, bootstrap string, n int) latencies {
 	return lat
 }
 
-// runtimeFloor is the function's side of a warm invoke with nothing of Lambent in it: bootstrap
-// runs against a Runtime API that only hands it events and takes its answers, and each sample
-// is the time from handing out an event to receiving the function's response. It costs a round
-// trip plus whatever the runtime library (aws-lambda-go) and the function's scheduler add.
-func runtimeFloor(tb testing.TB, bootstrap string) latencies {
+// bareRuntime runs a bootstrap against a Runtime API that does nothing but hand it events and
+// take its answers: the function's side of a warm invoke with nothing of Lambent in it. It costs
+// a round trip plus whatever the runtime library (aws-lambda-go) and the function's scheduler add.
+type bareRuntime struct {
+	pid     int
+	waiting chan struct{} // the runtime is in invocation/next
+	events  chan string
+	answers chan []byte
+}
+
+func startBareRuntime(tb testing.TB, bootstrap string) *bareRuntime {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	waiting := make(chan struct{}, 1)
-	events := make(chan string)
-	answers := make(chan []byte)
+	r := &bareRuntime{waiting: make(chan struct{}, 1), events: make(chan string), answers: make(chan []byte)}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
-		waiting <- struct{}{}
+	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, req *http.Request) {
+		r.waiting <- struct{}{}
 		var id string
 		select {
-		case id = <-events:
-		case <-r.Context().Done():
+		case id = <-r.events:
+		case <-req.Context().Done():
 			return
 		}
 		h := w.Header()
@@ -200,39 +209,97 @@ func runtimeFloor(tb testing.TB, bootstrap string) latencies {
 		h["Content-Length"] = []string{strconv.Itoa(len(payload))}
 		w.Write(payload)
 	})
-	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
 		w.WriteHeader(http.StatusAccepted)
 		io.WriteString(w, `{"status":"OK"}`)
-		answers <- body
+		r.answers <- body
 	})
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
-	defer srv.Close()
 	cmd := exec.Command(bootstrap)
 	cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + ln.Addr().String()}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
+		srv.Close()
 		tb.Fatal(err)
 	}
-	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
-	// Each sample starts once the runtime is waiting in invocation/next, as a warm environment
-	// is when an invoke arrives.
-	once := func() time.Duration {
-		<-waiting
-		t0 := time.Now()
-		events <- "8f2a6c1e-0000-4000-8000-000000000000"
-		<-answers
-		return time.Since(t0)
-	}
+	tb.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		srv.Close()
+	})
+	r.pid = cmd.Process.Pid
+	return r
+}
+
+// invoke waits until the runtime is in invocation/next, as a warm environment is when an
+// invoke arrives, and returns the time from handing it an event to receiving its response.
+func (r *bareRuntime) invoke() time.Duration {
+	<-r.waiting
+	t0 := time.Now()
+	r.events <- "8f2a6c1e-0000-4000-8000-000000000000"
+	<-r.answers
+	return time.Since(t0)
+}
+
+// runtimeFloor measures one bareRuntime for floorTime, after a warm-up, and the function's CPU
+// time per invoke.
+func runtimeFloor(tb testing.TB, bootstrap string) (lat latencies, cpu time.Duration) {
+	tb.Helper()
+	r := startBareRuntime(tb, bootstrap)
 	for range 500 {
-		once()
+		r.invoke()
 	}
-	lat := make(latencies, 0, 1<<14)
+	lat = make(latencies, 0, 1<<14)
+	cpu0, _ := procCPU(r.pid)
 	for more := forDuration(floorTime); more(); {
-		lat = append(lat, once())
+		lat = append(lat, r.invoke())
 	}
-	return lat
+	cpu1, _ := procCPU(r.pid)
+	return lat, (cpu1 - cpu0) / time.Duration(len(lat))
+}
+
+// runtimeThroughput runs n bareRuntimes, one caller each, for floorTime after a warm-up and
+// returns the invokes per second and the functions' CPU time per invoke: the ceiling a warm
+// throughput benchmark of the same functions could reach with a Runtime API that costs nothing.
+func runtimeThroughput(tb testing.TB, bootstrap string, n int) (float64, time.Duration) {
+	tb.Helper()
+	rs := make([]*bareRuntime, n)
+	for i := range rs {
+		rs[i] = startBareRuntime(tb, bootstrap)
+	}
+	run := func(d time.Duration) int {
+		var wg sync.WaitGroup
+		counts := make([]int, n)
+		end := time.Now().Add(d)
+		for i, r := range rs {
+			wg.Go(func() {
+				for time.Now().Before(end) {
+					r.invoke()
+					counts[i]++
+				}
+			})
+		}
+		wg.Wait()
+		total := 0
+		for _, c := range counts {
+			total += c
+		}
+		return total
+	}
+	run(floorTime / 5)
+	cpu := func() (sum time.Duration) {
+		for _, r := range rs {
+			c, _ := procCPU(r.pid)
+			sum += c
+		}
+		return sum
+	}
+	cpu0, t0 := cpu(), time.Now()
+	ops := run(floorTime)
+	elapsed, cpu1 := time.Since(t0), cpu()
+	return float64(ops) / elapsed.Seconds(), (cpu1 - cpu0) / time.Duration(max(ops, 1))
 }
 
 // writeBootstrap extracts the bootstrap of zip into a directory of its own.

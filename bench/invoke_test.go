@@ -13,7 +13,7 @@ import (
 func BenchmarkWarmInvoke(b *testing.B) {
 	floor := startEcho(b).roundTrips(b)
 	floor2 := 2 * floor.p50()
-	runtime := runtimeFloor(b, writeBootstrap(b, bootstrapOf(b, lambenttest.Function(b, "empty"))))
+	runtime, runtimeCPU := runtimeFloor(b, writeBootstrap(b, bootstrapOf(b, lambenttest.Function(b, "empty"))))
 
 	t := startTarget(b)
 	t.createFunction(b, "empty")
@@ -25,10 +25,12 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	if _, err := sample(times(500), c.invoke); err != nil { // the first one starts the environment
 		b.Fatal(err)
 	}
+	cpu := startCPU(t.pid)
 	lat, err := sample(b.Loop, c.invoke)
 	if err != nil {
 		b.Fatal(err)
 	}
+	cpuPer := cpu.per(len(lat))
 
 	p50, p99 := lat.p50(), lat.p99()
 	r50, r99 := float64(p50)/float64(floor2), float64(p99)/float64(floor2)
@@ -42,34 +44,40 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	report(b, "warm invoke p50 %.0fµs p99 %.0fµs | floor 2×RT %.0fµs (RT p50 %.0fµs p99 %.0fµs) | ratio p50 %.2f× (≤1.5×: %s) p99 %.2f× (≤3×: %s)%s",
 		us(p50), us(p99), us(floor2), us(floor.p50()), us(floor.p99()),
 		r50, verdict(r50 <= 1.5), r99, verdict(r99 <= 3), t.where())
-	report(b, "  of which: client SigV4 signing p50 %.1fµs; function side alone (same bootstrap ↔ bare Runtime API) p50 %.0fµs p99 %.0fµs; so Lambent adds ≈ %.0fµs at p50 beyond one RT + function side%s",
-		us(sign.p50()), us(runtime.p50()), us(runtime.p99()), us(p50-floor.p50()-runtime.p50()), load())
+	report(b, "  of which: client SigV4 signing p50 %.1fµs; function side alone (same bootstrap ↔ bare Runtime API) p50 %.0fµs p99 %.0fµs, function CPU %.0fµs per invoke; so Lambent adds ≈ %.0fµs at p50 beyond one RT + function side | CPU per invoke %s%s",
+		us(sign.p50()), us(runtime.p50()), us(runtime.p99()), us(runtimeCPU), us(p50-floor.p50()-runtime.p50()), cpuPer, load())
 }
 
 // BenchmarkWarmThroughput is 8 concurrent callers invoking the empty handler, each on its own
 // keep-alive connection, against a plain Go HTTP echo server under the same 8 callers measured
 // just before. Targets: ≥ 10,000 invokes/s and ≥ 40 % of the echo throughput.
 func BenchmarkWarmThroughput(b *testing.B) {
-	floor := startEcho(b).throughput(b, callers)
+	floor, floorCPU := startEcho(b).throughput(b, callers)
+	bare, bareCPU := runtimeThroughput(b, writeBootstrap(b, bootstrapOf(b, lambenttest.Function(b, "empty"))), callers)
 
 	t := startTarget(b)
 	t.createFunction(b, "empty")
 	c := t.invoker("empty")
 	// Warm up: the first calls start one environment per concurrent caller.
-	if _, err := parallel(callers, times(2000), c.invoke); err != nil {
+	if _, _, err := parallel(callers, times(2000), c.invoke); err != nil {
 		b.Fatal(err)
 	}
-	perSec, err := parallel(callers, b.Loop, c.invoke)
+	cpu := startCPU(t.pid)
+	n, perSec, err := parallel(callers, b.Loop, c.invoke)
 	if err != nil {
 		b.Fatal(err)
 	}
+	cpuPer := cpu.per(n)
 
 	ratio := perSec / floor
 	b.ReportMetric(perSec, "invokes/s")
 	b.ReportMetric(floor, "echo-req/s")
 	b.ReportMetric(100*ratio, "%-of-echo")
+	b.ReportMetric(bare, "bare-runtime-invokes/s")
 	report(b, "warm throughput, %d callers: %.0f invokes/s (≥10,000/s: %s) | floor echo %.0f req/s | ratio %.0f%% (≥40%%: %s)%s",
 		callers, perSec, verdict(perSec >= 10000), floor, 100*ratio, verdict(ratio >= 0.4), t.where()+load())
+	report(b, "  function side alone (%d bootstraps ↔ bare Runtime APIs, one caller each) %.0f invokes/s, function CPU %.0fµs per invoke | CPU per invoke %s | per echo request %s",
+		callers, bare, us(bareCPU), cpuPer, floorCPU)
 }
 
 // BenchmarkClientSign is what the benchmarks' client spends building and SigV4-signing one

@@ -69,8 +69,8 @@ func build(tb testing.TB, pkg string) string {
 }
 
 // startChild runs bin as a child process that ends when its stdin closes (at the end of the
-// benchmark) and returns the first line it prints.
-func startChild(tb testing.TB, env []string, bin string, args ...string) string {
+// benchmark) and returns the first line it prints and its pid.
+func startChild(tb testing.TB, env []string, bin string, args ...string) (string, int) {
 	tb.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -102,5 +102,5 @@ func startChild(tb testing.TB, env []string, bin string, args ...string) string 
 		tb.Fatalf("%s: reading its address: %v", filepath.Base(bin), err)
 	}
 	go io.Copy(io.Discard, stdout)
-	return strings.TrimSpace(line)
+	return strings.TrimSpace(line), cmd.Process.Pid
 }

@@ -40,9 +40,9 @@ func (l latencies) p50() time.Duration { return l.percentile(0.50) }
 func (l latencies) p99() time.Duration { return l.percentile(0.99) }
 
 // parallel runs op from callers goroutines, one call per true result of more (asked from the
-// calling goroutine only, so more may be b.Loop), and returns how many calls completed per
-// second, from the first call handed out to the last one finished.
-func parallel(callers int, more func() bool, op func() error) (perSec float64, err error) {
+// calling goroutine only, so more may be b.Loop), and returns how many calls completed and how
+// many per second, from the first call handed out to the last one finished.
+func parallel(callers int, more func() bool, op func() error) (n int, perSec float64, err error) {
 	tickets := make(chan struct{})
 	var (
 		wg      sync.WaitGroup
@@ -68,7 +68,7 @@ func parallel(callers int, more func() bool, op func() error) (perSec float64, e
 	}
 	close(tickets)
 	wg.Wait()
-	return float64(done.Load()) / time.Since(start).Seconds(), err
+	return int(done.Load()), float64(done.Load()) / time.Since(start).Seconds(), err
 }
 
 // forDuration is a more for sample and parallel that runs for d.

@@ -26,6 +26,7 @@ import (
 type target struct {
 	endpoint  string
 	inProcess bool
+	pid       int // of the server process; 0 in process
 	// forget drops every environment of a function, so that its next invoke starts cold.
 	forget func(name string) error
 }
@@ -49,7 +50,7 @@ func startTarget(b *testing.B) *target {
 		name := strings.NewReplacer("/", "_", " ", "_").Replace(b.Name())
 		args = append(args, "-cpuprofile", filepath.Join(dir, name+".server.prof"))
 	}
-	line := startChild(b, []string{
+	line, pid := startChild(b, []string{
 		"LAMBENT_ACCESS_KEY_ID=" + lambenttest.AccessKeyID,
 		"LAMBENT_SECRET_ACCESS_KEY=" + lambenttest.SecretAccessKey,
 	}, build(b, "./bench/benchserver"), args...)
@@ -58,7 +59,7 @@ func startTarget(b *testing.B) *target {
 		b.Fatalf("benchserver said %q: %v", line, err)
 	}
 	hc := &http.Client{}
-	return &target{endpoint: "http://" + api, forget: func(name string) error {
+	return &target{endpoint: "http://" + api, pid: pid, forget: func(name string) error {
 		resp, err := hc.Post("http://"+control+"/forget?function="+name, "", nil)
 		if err != nil {
 			return err
