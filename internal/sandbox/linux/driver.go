@@ -99,6 +99,7 @@ func New(opts Options) (*Driver, error) {
 	if err := d.sweep(); err != nil {
 		opts.Logger.Warn("sweeping sandboxes of an earlier run", "err", err)
 	}
+	d.refill()
 	return d, nil
 }
 

@@ -180,7 +180,7 @@ func countProcs() int {
 	return n
 }
 
-func devNull(t *testing.T) *os.File {
+func devNull(t testing.TB) *os.File {
 	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
