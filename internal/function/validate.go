@@ -18,6 +18,7 @@ const (
 	DefaultStorage         = 512
 	maxEnvBytes            = 4096
 	maxDescription         = 256
+	maxTags                = 50
 )
 
 // Runtimes lists the runtimes Lambent can run, and the entrypoint each starts.
@@ -85,6 +86,9 @@ func (f *Function) Validate() error {
 	}
 	if len(f.Architectures) != 1 || (f.Architectures[0] != "x86_64" && f.Architectures[0] != "arm64") {
 		return violates(archList(f.Architectures), "architectures", "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]")
+	}
+	if len(f.Tags) > maxTags {
+		return invalid("Number of tags exceeds resource tag limit.")
 	}
 	keys := make([]string, 0, len(f.Environment))
 	for k := range f.Environment {

@@ -2,6 +2,7 @@ package function
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -12,6 +13,14 @@ func valid() *Function {
 		MemorySize: DefaultMemory, Timeout: DefaultTimeout, EphemeralStorage: DefaultStorage,
 		Architectures: []string{"x86_64"},
 	}
+}
+
+func tags(n int) map[string]string {
+	m := map[string]string{}
+	for i := range n {
+		m[fmt.Sprint("tag", i)] = "v"
+	}
+	return m
 }
 
 func TestValidate(t *testing.T) {
@@ -45,6 +54,8 @@ func TestValidate(t *testing.T) {
 		{"env key of one letter", func(f *Function) { f.Environment = map[string]string{"A": "x"} }, ErrValidation, "Map keys must satisfy constraint"},
 		{"reserved env", func(f *Function) { f.Environment = map[string]string{"AWS_REGION": "x"} }, ErrInvalid, "Reserved keys used in this request: AWS_REGION"},
 		{"env over 4 KB", func(f *Function) { f.Environment = map[string]string{"BIG": strings.Repeat("x", 4096)} }, ErrInvalid, `exceeded the 4KB limit. String measured: {"BIG":"xxx`},
+		{"50 tags", func(f *Function) { f.Tags = tags(50) }, nil, ""},
+		{"51 tags", func(f *Function) { f.Tags = tags(51) }, ErrInvalid, "Number of tags exceeds resource tag limit."},
 		{"name", func(f *Function) { f.Name = "a b" }, ErrValidation, "at 'functionName'"},
 		{"name too long", func(f *Function) { f.Name = strings.Repeat("a", 65) }, ErrInvalid, "Member must have length less than or equal to 64"},
 	}
