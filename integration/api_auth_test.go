@@ -14,6 +14,7 @@ import (
 // TestAuthErrors: every operation refuses a request that is not signed with the server's key,
 // with the error the SDKs expect.
 func TestAuthErrors(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	s.CreateFunction(t, "guarded", lambenttest.Function(t, "probe"))
 	anonymous := lambda.New(lambda.Options{

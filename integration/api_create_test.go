@@ -82,6 +82,7 @@ func defaults(name string) config {
 }
 
 func TestCreateFunction(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	c, zip := s.Client(), lambenttest.Function(t, "probe")
 	tests := []struct {
@@ -195,6 +196,7 @@ func waitActive(t testing.TB, c *lambda.Client, name string) {
 }
 
 func TestGetFunction(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	c, zip := s.Client(), lambenttest.Function(t, "probe")
 	s.CreateFunction(t, "getme", zip)

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -39,6 +40,7 @@ func (want errorCase) check(t testing.TB, err error) {
 }
 
 func TestCreateFunctionErrors(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	c, zip := s.Client(), lambenttest.Function(t, "probe")
 	s.CreateFunction(t, "exists", zip)
@@ -78,6 +80,12 @@ func TestCreateFunctionErrors(t *testing.T) {
 		{"reserved env var AWS_ACCESS_KEY_ID", env(map[string]string{"AWS_ACCESS_KEY_ID": "x"}), invalidValue},
 		{"env var name starting with _", env(map[string]string{"_HANDLER": "x"}), validation},
 		{"env vars over 4 KB", env(map[string]string{"BIG": strings.Repeat("x", 4097)}), invalidValue},
+		{"51 tags", func(in *lambda.CreateFunctionInput) {
+			in.Tags = map[string]string{}
+			for i := range 51 {
+				in.Tags[fmt.Sprint("tag", i)] = "v"
+			}
+		}, invalidValue},
 		{"invalid name", func(in *lambda.CreateFunctionInput) { in.FunctionName = aws.String("no spaces please") }, validation},
 		{"name too long", func(in *lambda.CreateFunctionInput) { in.FunctionName = aws.String(strings.Repeat("a", 65)) }, invalidValue},
 		{"duplicate", func(in *lambda.CreateFunctionInput) { in.FunctionName = aws.String("exists") }, conflict},
@@ -113,6 +121,7 @@ func TestCreateFunctionErrors(t *testing.T) {
 
 // TestRawRequestErrors sends what the SDK refuses to send.
 func TestRawRequestErrors(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	zip := lambenttest.Function(t, "probe")
 	valid := func() map[string]any {
@@ -143,6 +152,7 @@ func TestRawRequestErrors(t *testing.T) {
 }
 
 func TestInvokeErrors(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	c := s.Client()
 	s.CreateFunction(t, "target", lambenttest.Function(t, "probe"))
@@ -171,6 +181,7 @@ func TestInvokeErrors(t *testing.T) {
 }
 
 func TestUpdateErrors(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	c, ctx := s.Client(), context.Background()
 	s.CreateFunction(t, "target", lambenttest.Function(t, "probe"))
@@ -213,5 +224,25 @@ func TestUpdateErrors(t *testing.T) {
 	}
 	if after := revisionOf(t, c, "target"); after != before {
 		t.Errorf("refused updates changed the function: RevisionId %s → %s", before, after)
+	}
+}
+
+// TestOversizedRequests sends a zip over Lambda's 50 MB limit and a request body over its
+// 70,167,211-byte limit. Skipped with -short: it moves some 140 MB.
+func TestOversizedRequests(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("moves 140 MB")
+	}
+	s := lambenttest.Start(t)
+	_, err := s.Client().CreateFunction(context.Background(), &lambda.CreateFunctionInput{
+		FunctionName: aws.String("huge"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Role: aws.String(lambenttest.Role), Code: &types.FunctionCode{ZipFile: make([]byte, 50<<20+1)},
+	})
+	wantError(t, err, "RequestEntityTooLargeException", 413)
+
+	r := rawCall(t, s, "POST", "/2015-03-31/functions", make([]byte, 70167212))
+	if got := r.Header.Get("X-Amzn-ErrorType"); r.Status != 413 || got != "RequestEntityTooLargeException" {
+		t.Errorf("a body of 70167212 bytes: %d %q %s; want 413 RequestEntityTooLargeException", r.Status, got, r.Body)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 // TestListFunctions runs on a server of its own: it counts every function there is.
 func TestListFunctions(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	c, ctx, zip := s.Client(), context.Background(), lambenttest.Function(t, "probe")
 	var all []string

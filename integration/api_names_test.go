@@ -14,6 +14,7 @@ import (
 // TestFunctionNamesAndQualifiers: every operation takes a name, a full ARN or a partial ARN,
 // with or without a qualifier; only $LATEST exists.
 func TestFunctionNamesAndQualifiers(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	c, ctx := s.Client(), context.Background()
 	s.CreateFunction(t, "named", lambenttest.Function(t, "probe"))

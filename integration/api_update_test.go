@@ -41,6 +41,7 @@ func revisionOf(t testing.TB, c *lambda.Client, name string) string {
 }
 
 func TestUpdateFunctionCode(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	c, ctx := s.Client(), context.Background()
 	probe, raw := lambenttest.Function(t, "probe"), lambenttest.Function(t, "raw")
@@ -95,6 +96,7 @@ func TestUpdateFunctionCode(t *testing.T) {
 }
 
 func TestUpdateFunctionConfiguration(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	c, ctx := s.Client(), context.Background()
 	created := s.CreateFunction(t, "configured", lambenttest.Function(t, "probe"))
@@ -157,6 +159,7 @@ func TestUpdateFunctionConfiguration(t *testing.T) {
 }
 
 func TestDeleteFunction(t *testing.T) {
+	t.Parallel()
 	s := lambenttest.Start(t)
 	c, ctx, zip := s.Client(), context.Background(), lambenttest.Function(t, "probe")
 	s.CreateFunction(t, "doomed", zip)
