@@ -22,6 +22,7 @@ var conditional = map[string][]string{
 // responses real AWS gave for the same operations: every path AWS has must be there with the
 // same JSON type, and no other; statuses and error types must match.
 func TestParityShapes(t *testing.T) {
+	t.Parallel()
 	aws := awsShapes(t)
 	got := lambentResponses(t)
 	for _, src := range awsSources {
