@@ -1,6 +1,7 @@
 package invoke
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lambent/lambent/internal/function"
@@ -31,18 +34,35 @@ type environment struct {
 	ready    bool
 	lastUsed time.Time
 	initWait time.Duration
+	// invocations counts the invocations given to this environment.
+	invocations int
 }
 
 // functionError is a failure reported to the caller as the function's error.
 type functionError struct {
 	Type    string
 	Message string
+	// prefixed errors show as "RequestId: <id> Error: <message>", as Lambda reports the
+	// platform's own errors (exits, timeouts).
+	prefixed bool
+	// body is the error as the runtime posted it, if it did.
+	body []byte
 }
 
 func (e *functionError) Error() string { return e.Type + ": " + e.Message }
 
+func (e *functionError) payload(requestID string) []byte {
+	if e.body != nil {
+		return e.body
+	}
+	if e.prefixed {
+		return errorPayload(e.Type, "RequestId: "+requestID+" Error: "+e.Message)
+	}
+	return errorPayload(e.Type, e.Message)
+}
+
 func (e *functionError) response(req Request) Response {
-	return Response{Payload: errorPayload(e.Type, e.Message), FunctionError: "Unhandled", Version: function.LatestVersion}
+	return Response{Payload: e.payload(req.RequestID), FunctionError: "Unhandled", Version: function.LatestVersion}
 }
 
 func errorPayload(typ, msg string) []byte {
@@ -83,11 +103,12 @@ func (r *Router) start(ctx context.Context, f *function.Function) (*environment,
 		capture.Close()
 		api.Close()
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &functionError{"Runtime.InvalidEntrypoint",
-				"Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"}
+			return nil, &functionError{Type: "Runtime.InvalidEntrypoint", prefixed: true,
+				Message: "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"}
 		}
-		if errors.Is(err, fs.ErrPermission) {
-			return nil, &functionError{"Runtime.InvalidEntrypoint", err.Error()}
+		if errors.Is(err, fs.ErrPermission) { // said as on Lambda, without the host's paths
+			return nil, &functionError{Type: "Runtime.InvalidEntrypoint", prefixed: true,
+				Message: "fork/exec " + path.Join(sandbox.TaskRoot, spec.Entrypoint) + ": permission denied"}
 		}
 		return nil, err
 	}
@@ -122,23 +143,35 @@ func (r *Router) environ(f *function.Function, stream string) []string {
 	return env
 }
 
-// invoke runs one invocation; reusable reports whether the environment may serve another.
-func (e *environment) invoke(req Request) (resp Response, reusable bool) {
+// outcome says what becomes of an environment after an invocation.
+type outcome int
+
+const (
+	reuse       outcome = iota // the environment can serve another invocation
+	discard                    // the environment is broken, or gone
+	undelivered                // gone before the runtime took the invocation: run it elsewhere
+)
+
+// invoke runs one invocation on e.
+func (e *environment) invoke(req Request) (resp Response, out outcome) {
 	resp.Version = function.LatestVersion
+	e.invocations++
 	if !e.ready {
-		if ferr := e.awaitInit(); ferr != nil {
+		if ferr := e.awaitInit(req.RequestID); ferr != nil {
 			e.capture.Start(req.RequestID, function.LatestVersion)
 			e.capture.Line(ferr.logLine(req.RequestID))
 			resp = ferr.response(req)
 			resp.LogTail = e.end(req, 0)
-			return resp, false
+			return resp, discard
 		}
+	} else if e.exited() {
+		return resp, undelivered // died while idle, as aws-lambda-go does after a 413
 	}
 	timeout := time.Duration(e.fn.Timeout) * time.Second
 	inv := runtimeapi.NewInvocation()
 	inv.RequestID = req.RequestID
 	inv.FunctionARN = e.arn
-	inv.TraceID = traceID(req.RequestID)
+	inv.TraceID = traceID()
 	inv.ClientContext = req.ClientContext
 	inv.Payload = req.Payload
 	e.capture.Start(req.RequestID, function.LatestVersion)
@@ -146,38 +179,60 @@ func (e *environment) invoke(req Request) (resp Response, reusable bool) {
 	inv.Deadline = start.Add(timeout)
 	if err := e.api.Offer(inv); err != nil {
 		resp.Payload, resp.FunctionError = errorPayload("Runtime.Unknown", err.Error()), "Unhandled"
-		return resp, false
+		return resp, discard
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	var res runtimeapi.Result
 	select {
-	case res := <-inv.Done():
-		reusable = true
-		switch res.Kind {
-		case runtimeapi.Response:
-			resp.Payload = res.Payload
-		case runtimeapi.ResponseTooLarge:
-			resp.Payload, resp.FunctionError = errorPayload("Function.ResponseSizeTooLarge",
-				"Response payload size exceeded maximum allowed payload size ("+strconv.Itoa(runtimeapi.MaxPayloadSize)+" bytes)."), "Unhandled"
-		default:
-			resp.Payload, resp.FunctionError = res.Payload, "Unhandled"
-		}
+	case res = <-inv.Done():
 	case <-e.sb.Done():
-		ferr := exitError(e.sb.Err())
-		e.capture.Line(ferr.logLine(req.RequestID))
-		resp.Payload, resp.FunctionError = errorPayload(ferr.Type, "RequestId: "+req.RequestID+" Error: "+ferr.Message), "Unhandled"
+		select {
+		case res = <-inv.Done(): // answered, then exited: the answer counts
+		default:
+			if !inv.Delivered() && e.invocations > 1 {
+				return resp, undelivered
+			}
+			ferr := exitError(e.sb.Err())
+			e.capture.Line(ferr.logLine(req.RequestID))
+			resp.Payload, resp.FunctionError = ferr.payload(req.RequestID), "Unhandled"
+			resp.LogTail = e.end(req, time.Since(start))
+			return resp, discard
+		}
 	case <-timer.C:
 		e.sb.Kill()
 		msg := fmt.Sprintf("Task timed out after %.2f seconds", timeout.Seconds())
 		e.capture.Line(time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " " + req.RequestID + " " + msg)
 		resp.Payload, resp.FunctionError = errorPayload("Sandbox.Timedout", "RequestId: "+req.RequestID+" Error: "+msg), "Unhandled"
+		resp.LogTail = e.end(req, time.Since(start))
+		return resp, discard
 	}
-	resp.LogTail = e.end(req, time.Since(start))
-	return resp, reusable
+	d := time.Since(start)
+	switch res.Kind {
+	case runtimeapi.Response:
+		resp.Payload = res.Payload
+	case runtimeapi.ResponseTooLarge:
+		resp.Payload, resp.FunctionError = errorPayload("Function.ResponseSizeTooLarge",
+			"Response payload size exceeded maximum allowed payload size ("+strconv.Itoa(runtimeapi.MaxPayloadSize)+" bytes)."), "Unhandled"
+	default:
+		resp.Payload, resp.FunctionError = res.Payload, "Unhandled"
+	}
+	resp.LogTail = e.end(req, d)
+	return resp, reuse
+}
+
+// exited reports whether the sandbox has ended.
+func (e *environment) exited() bool {
+	select {
+	case <-e.sb.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // awaitInit waits for the runtime's first invocation/next.
-func (e *environment) awaitInit() *functionError {
+func (e *environment) awaitInit(requestID string) *functionError {
 	t := time.NewTimer(e.initWait)
 	defer t.Stop()
 	select {
@@ -186,31 +241,41 @@ func (e *environment) awaitInit() *functionError {
 		e.init = e.api.ReadyAt().Sub(e.started)
 		return nil
 	case res := <-e.api.InitErrors():
-		var body struct {
-			ErrorType    string `json:"errorType"`
-			ErrorMessage string `json:"errorMessage"`
-		}
-		json.Unmarshal(res.Payload, &body)
-		if body.ErrorType == "" {
-			body.ErrorType = res.ErrorType
-		}
-		if body.ErrorType == "" {
-			body.ErrorType = "Runtime.InitError"
-		}
-		return &functionError{body.ErrorType, body.ErrorMessage}
+		return initError(res)
 	case <-e.sb.Done():
+		select {
+		case res := <-e.api.InitErrors(): // posted init/error, then exited, as runtimes do
+			return initError(res)
+		default:
+		}
 		return exitError(e.sb.Err())
 	case <-t.C:
-		return &functionError{"Sandbox.Timedout", fmt.Sprintf("Task timed out after %.2f seconds", e.initWait.Seconds())}
+		return &functionError{Type: "Sandbox.Timedout", prefixed: true,
+			Message: fmt.Sprintf("Task timed out after %.2f seconds", e.initWait.Seconds())}
 	}
 }
 
-func exitError(err error) *functionError {
-	msg := "Runtime exited without providing a reason"
-	if err != nil {
-		msg = "Runtime exited with error: " + err.Error()
+// initError is the runtime's own init/error: the caller gets the error as the runtime posted it.
+func initError(res runtimeapi.Result) *functionError {
+	var body struct {
+		ErrorType    string `json:"errorType"`
+		ErrorMessage string `json:"errorMessage"`
 	}
-	return &functionError{"Runtime.ExitError", msg}
+	json.Unmarshal(res.Payload, &body)
+	typ := cmp.Or(res.ErrorType, body.ErrorType, "Runtime.InitError")
+	return &functionError{Type: typ, Message: body.ErrorMessage, body: res.Payload}
+}
+
+func exitError(err error) *functionError {
+	typ, msg := "Runtime.ExitError", "Runtime exited without providing a reason"
+	if err != nil {
+		text := err.Error()
+		if errors.Is(err, sandbox.ErrOutOfMemory) {
+			typ, text = "Runtime.OutOfMemory", strings.TrimPrefix(text, sandbox.ErrOutOfMemory.Error()+": ")
+		}
+		msg = "Runtime exited with error: " + text
+	}
+	return &functionError{Type: typ, Message: msg, prefixed: true}
 }
 
 func (e *functionError) logLine(requestID string) string {
@@ -219,8 +284,12 @@ func (e *functionError) logLine(requestID string) string {
 
 // end writes END and REPORT, and waits for the log tail if the caller asked for it.
 func (e *environment) end(req Request, d time.Duration) []byte {
+	billed := d
+	if metering.BillsInit(e.fn.Runtime) {
+		billed += e.init
+	}
 	rep := logs.Report{
-		RequestID: req.RequestID, Duration: d, BilledMs: metering.BilledMs(d),
+		RequestID: req.RequestID, Duration: d, BilledMs: metering.BilledMs(billed),
 		MemoryMB: e.fn.MemorySize, InitDuration: e.init, WantTail: req.Tail,
 	}
 	e.init = 0
@@ -237,8 +306,11 @@ func (e *environment) destroy() {
 	e.capture.Close()
 }
 
-// traceID makes an X-Ray style trace header for a request.
-func traceID(requestID string) string {
-	return "Root=1-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + requestID[:8] + requestID[9:13] +
-		requestID[14:18] + requestID[19:23] + ";Parent=" + requestID[24:] + "0000;Sampled=0"
+// traceID makes an X-Ray trace header for a new trace: Root=1-<epoch seconds, 8 hex>-<96 random
+// bits, 24 hex>;Parent=<64 random bits>;Sampled=0.
+func traceID() string {
+	var b [20]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", time.Now().Unix(), h[:24], h[24:])
 }

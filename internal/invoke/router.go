@@ -117,24 +117,30 @@ func (r *Router) Invoke(ctx context.Context, req Request) (Response, error) {
 		req.RequestID = NewRequestID()
 	}
 	p := r.pool(req.Function)
-	env := p.take()
-	if env == nil {
-		var err error
-		if env, err = r.start(ctx, req.Function); err != nil {
-			var fe *functionError
-			if errors.As(err, &fe) {
-				return fe.response(req), nil
+	for {
+		env := p.take()
+		if env == nil {
+			var err error
+			if env, err = r.start(ctx, req.Function); err != nil {
+				var fe *functionError
+				if errors.As(err, &fe) {
+					return fe.response(req), nil
+				}
+				return Response{}, err
 			}
-			return Response{}, err
+		}
+		resp, out := env.invoke(req)
+		if out == reuse {
+			p.give(env)
+		} else {
+			env.destroy()
+		}
+		// A warm environment that died before its runtime took the invocation never ran it:
+		// run it on another.
+		if out != undelivered {
+			return resp, nil
 		}
 	}
-	resp, reusable := env.invoke(req)
-	if reusable {
-		p.give(env)
-	} else {
-		env.destroy()
-	}
-	return resp, nil
 }
 
 // Forget drops every environment of name, as after its deletion or a change of its code or
@@ -212,15 +218,23 @@ type pool struct {
 	closed bool
 }
 
+// take returns the most recently used idle environment, if any is alive.
 func (p *pool) take() *environment {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n := len(p.idle); n > 0 {
+	for {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			return nil
+		}
 		env := p.idle[n-1]
 		p.idle = p.idle[:n-1]
-		return env
+		p.mu.Unlock()
+		if !env.exited() {
+			return env
+		}
+		env.destroy() // its runtime exited while idle
 	}
-	return nil
 }
 
 func (p *pool) give(env *environment) {
