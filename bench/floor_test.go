@@ -20,7 +20,9 @@ import (
 // payload is the event of every warm invoke and the body of every echo: the smallest JSON object.
 var payload = []byte(`{}`)
 
-// floorTime is how long each floor is measured for.
+// floorTime is how long each floor is measured for. The benchmarks measure half of it before
+// their figure and half after, so that a floor and its figure see the same machine: other work
+// on it inflates both.
 const floorTime = time.Second
 
 // echoFloor is a plain Go HTTP/1.1 echo server in a process of its own, and a keep-alive client.
@@ -61,28 +63,28 @@ func (e *echoFloor) roundTrip() error {
 	return nil
 }
 
-// roundTrips measures one caller's round trips for floorTime, after a warm-up.
-func (e *echoFloor) roundTrips(tb testing.TB) latencies {
+// roundTrips measures one caller's round trips for d, after a warm-up.
+func (e *echoFloor) roundTrips(tb testing.TB, d time.Duration) latencies {
 	tb.Helper()
 	if _, err := sample(times(200), e.roundTrip); err != nil {
 		tb.Fatal(err)
 	}
-	lat, err := sample(forDuration(floorTime), e.roundTrip)
+	lat, err := sample(forDuration(d), e.roundTrip)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return lat
 }
 
-// throughput measures callers concurrent callers for floorTime, after a warm-up, and the CPU
-// time client and server spent per request.
-func (e *echoFloor) throughput(tb testing.TB, callers int) (float64, cpuPerOp) {
+// throughput measures callers concurrent callers for d, after a warm-up, and the CPU time
+// client and server spent per request.
+func (e *echoFloor) throughput(tb testing.TB, callers int, d time.Duration) (float64, cpuPerOp) {
 	tb.Helper()
 	if _, _, err := parallel(callers, forDuration(floorTime/5), e.roundTrip); err != nil {
 		tb.Fatal(err)
 	}
 	cpu := startCPU(e.pid)
-	n, perSec, err := parallel(callers, forDuration(floorTime), e.roundTrip)
+	n, perSec, err := parallel(callers, forDuration(d), e.roundTrip)
 	if err != nil {
 		tb.Fatal(err)
 	}
