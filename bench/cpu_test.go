@@ -53,10 +53,15 @@ func (c cpuPerOp) String() string {
 		us(c.client), us(c.server), us(c.functions), us(c.total()))
 }
 
+// readCPU reads the CPU time of this process, of server and of server's descendants (of this
+// process's when server is 0); server -1 reads this process only.
 func readCPU(server int) cpuTimes {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	t := cpuTimes{client: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	if server < 0 {
+		return t
+	}
 	root := server
 	if root == 0 {
 		root = os.Getpid()

@@ -263,9 +263,10 @@ func runtimeFloor(tb testing.TB, bootstrap string) (lat latencies, cpu time.Dura
 }
 
 // runtimeThroughput runs n bareRuntimes, one caller each, for floorTime after a warm-up and
-// returns the invokes per second and the functions' CPU time per invoke: the ceiling a warm
-// throughput benchmark of the same functions could reach with a Runtime API that costs nothing.
-func runtimeThroughput(tb testing.TB, bootstrap string, n int) (float64, time.Duration) {
+// returns the invokes per second and the CPU time per invoke of the functions and of the bare
+// Runtime APIs (this process): roughly the ceiling of a warm throughput benchmark of the same
+// functions on this machine.
+func runtimeThroughput(tb testing.TB, bootstrap string, n int) (perSec float64, functions, api time.Duration) {
 	tb.Helper()
 	rs := make([]*bareRuntime, n)
 	for i := range rs {
@@ -298,10 +299,11 @@ func runtimeThroughput(tb testing.TB, bootstrap string, n int) (float64, time.Du
 		}
 		return sum
 	}
-	cpu0, t0 := cpu(), time.Now()
+	self0, cpu0, t0 := readCPU(-1).client, cpu(), time.Now()
 	ops := run(floorTime)
-	elapsed, cpu1 := time.Since(t0), cpu()
-	return float64(ops) / elapsed.Seconds(), (cpu1 - cpu0) / time.Duration(max(ops, 1))
+	elapsed, cpu1, self1 := time.Since(t0), cpu(), readCPU(-1).client
+	per := func(d time.Duration) time.Duration { return d / time.Duration(max(ops, 1)) }
+	return float64(ops) / elapsed.Seconds(), per(cpu1 - cpu0), per(self1 - self0)
 }
 
 // writeBootstrap extracts the bootstrap of zip into a directory of its own.

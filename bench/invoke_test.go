@@ -63,7 +63,7 @@ func BenchmarkWarmInvoke(b *testing.B) {
 func BenchmarkWarmThroughput(b *testing.B) {
 	echo := startEcho(b)
 	before, floorCPU := echo.throughput(b, callers, floorTime/2)
-	bare, bareCPU := runtimeThroughput(b, writeBootstrap(b, bootstrapOf(b, lambenttest.Function(b, "empty"))), callers)
+	bare, bareCPU, bareAPICPU := runtimeThroughput(b, writeBootstrap(b, bootstrapOf(b, lambenttest.Function(b, "empty"))), callers)
 
 	t := startTarget(b)
 	t.createFunction(b, "empty")
@@ -88,8 +88,8 @@ func BenchmarkWarmThroughput(b *testing.B) {
 	b.ReportMetric(bare, "bare-runtime-invokes/s")
 	report(b, "warm throughput, %d callers: %.0f invokes/s (≥10,000/s: %s) | floor echo %.0f req/s (before %.0f, after %.0f) | ratio %.0f%% (≥40%%: %s)%s",
 		callers, perSec, verdict(perSec >= 10000), floor, before, after, 100*ratio, verdict(ratio >= 0.4), t.where()+load())
-	report(b, "  function side alone (%d bootstraps ↔ bare Runtime APIs, one caller each) %.0f invokes/s, function CPU %.0fµs per invoke | CPU per invoke %s | per echo request %s",
-		callers, bare, us(bareCPU), cpuPer, floorCPU)
+	report(b, "  function side alone (%d bootstraps ↔ bare Runtime APIs, one caller each) %.0f invokes/s, CPU per invoke functions %.0fµs + bare APIs %.0fµs | CPU per invoke %s | per echo request %s",
+		callers, bare, us(bareCPU), us(bareAPICPU), cpuPer, floorCPU)
 }
 
 // BenchmarkClientSign is what the benchmarks' client spends building and SigV4-signing one
