@@ -1,7 +1,9 @@
 // Command probe is a Lambda function built with aws-lambda-go for Lambent's tests. Its event
 // says what to do: {"cmd":"echo"} returns the event, "env" returns the environment and the
 // context, "error" returns an error, "panic" panics, "exit" exits, "sleep" sleeps "ms"
-// milliseconds, "print" prints "text" "n" times, "big" returns a string of "n" bytes.
+// milliseconds, "print" prints "text" "n" times, "big" returns a string of "n" bytes, "write"
+// writes "text" to the file "path", "spawn" starts a child process that stays, prints
+// "probe pid=P child=C" and sleeps "ms" milliseconds.
 package main
 
 import (
@@ -9,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -21,6 +24,7 @@ type event struct {
 	Ms   int    `json:"ms"`
 	N    int    `json:"n"`
 	Text string `json:"text"`
+	Path string `json:"path"`
 }
 
 func handle(ctx context.Context, raw map[string]any) (any, error) {
@@ -33,6 +37,7 @@ func handle(ctx context.Context, raw map[string]any) (any, error) {
 		ev.N = int(f)
 	}
 	ev.Text, _ = raw["text"].(string)
+	ev.Path, _ = raw["path"].(string)
 	switch ev.Cmd {
 	case "", "echo":
 		return raw, nil
@@ -60,7 +65,7 @@ func handle(ctx context.Context, raw map[string]any) (any, error) {
 	case "sleep":
 		fmt.Println("probe sleeping")
 		time.Sleep(time.Duration(ev.Ms) * time.Millisecond)
-		return map[string]any{"slept": ev.Ms}, nil
+		return map[string]any{"slept": ev.Ms, "pid": os.Getpid()}, nil
 	case "print":
 		for range max(ev.N, 1) {
 			fmt.Println(ev.Text)
@@ -68,11 +73,31 @@ func handle(ctx context.Context, raw map[string]any) (any, error) {
 		return map[string]any{"printed": ev.N}, nil
 	case "big":
 		return strings.Repeat("x", ev.N), nil
+	case "write":
+		return map[string]any{"wrote": ev.Path}, os.WriteFile(ev.Path, []byte(ev.Text), 0o644)
+	case "spawn":
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		child := exec.Command(self)
+		child.Env = append(os.Environ(), "PROBE_CHILD=1")
+		if err := child.Start(); err != nil {
+			return nil, err
+		}
+		fmt.Printf("probe pid=%d child=%d\n", os.Getpid(), child.Process.Pid)
+		time.Sleep(time.Duration(ev.Ms) * time.Millisecond)
+		return map[string]any{"pid": os.Getpid(), "child": child.Process.Pid}, nil
 	}
 	return nil, fmt.Errorf("unknown cmd %q", ev.Cmd)
 }
 
 func main() {
+	if os.Getenv("PROBE_CHILD") == "1" { // a process the function started, that stays
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
 	fmt.Println("probe init")
 	lambda.Start(handle)
 }
