@@ -1,0 +1,77 @@
+package integration
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lambent/lambent/internal/lambenttest"
+	"github.com/lambent/lambent/internal/server"
+)
+
+// awaitExit waits until process pid has exited, for at most d; it reports whether it has.
+func awaitExit(t *testing.T, pid int, d time.Duration) bool {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err == unix.ESRCH {
+		return true
+	}
+	if err != nil {
+		t.Fatalf("pidfd_open %d: %v", pid, err)
+	}
+	defer unix.Close(fd)
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(time.Until(deadline).Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n == 1
+	}
+	return false
+}
+
+func TestInvokeIdleEnvironmentsAreReaped(t *testing.T) {
+	t.Parallel()
+	s := lambenttest.Start(t, func(c *server.Config) { c.IdleTimeout = 300 * time.Millisecond })
+	c := s.Client()
+	s.CreateFunction(t, "reaped", lambenttest.Function(t, "probe"))
+
+	out := fnInvoke(t, c, "reaped", `{"cmd":"env"}`, withTail)
+	first := fnPid(t, fnJSON(t, out.Payload))
+	if !parseReport(t, logTail(t, out)).hasInit {
+		t.Error("first invocation has no Init Duration")
+	}
+	// The environment's process ends when the reaper finds it idle.
+	if !awaitExit(t, first, 10*time.Second) {
+		t.Fatalf("environment (pid %d) still running 10 s after a 300 ms idle timeout", first)
+	}
+	out = fnInvoke(t, c, "reaped", `{"cmd":"env"}`, withTail)
+	if pid := fnPid(t, fnJSON(t, out.Payload)); pid == first {
+		t.Errorf("invocation after reaping ran in the reaped pid %d", pid)
+	}
+	if !parseReport(t, logTail(t, out)).hasInit {
+		t.Error("invocation after reaping is not a cold start: no Init Duration")
+	}
+}
+
+// The server's own environment (its credentials above all) never reaches a function.
+func TestInvokeServerEnvironmentStaysOut(t *testing.T) {
+	t.Setenv("LAMBENT_ACCESS_KEY_ID", lambenttest.AccessKeyID)
+	t.Setenv("LAMBENT_SECRET_ACCESS_KEY", lambenttest.SecretAccessKey)
+	t.Setenv("LAMBENT_TEST_ONLY_MARKER", "server-side")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "host-secret-that-must-not-leak")
+	s := lambenttest.Start(t, func(c *server.Config) { c.Getenv = os.Getenv })
+	s.CreateFunction(t, "sealed", lambenttest.Function(t, "probe"))
+	env := fnOK(t, s.Client(), "sealed", `{"cmd":"env"}`)["env"].(map[string]any)
+	for k, v := range env {
+		v := v.(string)
+		if strings.HasPrefix(k, "LAMBENT") || strings.Contains(v, lambenttest.SecretAccessKey) ||
+			strings.Contains(v, "server-side") || strings.Contains(v, "host-secret") {
+			t.Errorf("the function sees the server's %s=%s", k, v)
+		}
+	}
+}
