@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -76,20 +77,20 @@ func (d Delivery) InProgress() error { return d.msg.InProgress() }
 // AckWait is how often a long-running worker must call InProgress.
 func (q *Queue) AckWait() time.Duration { return q.ackWait }
 
-// Consume hands deliveries to handle, at most parallel at a time, until ctx ends.
+// Consume hands deliveries to handle, at most parallel at a time, until ctx ends. It takes a
+// message from JetStream only when a handler is free, so a message never waits unacknowledged
+// in a local buffer while its AckWait runs out (which would deliver it twice).
 func (q *Queue) Consume(ctx context.Context, parallel int, handle func(context.Context, Delivery)) error {
-	it, err := q.cons.Messages(jetstream.PullMaxMessages(parallel))
-	if err != nil {
-		return err
-	}
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
 	sem := make(chan struct{}, parallel)
 	for {
-		msg, err := it.Next()
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		msg, err := q.next(ctx)
 		if err != nil {
+			<-sem
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -97,13 +98,40 @@ func (q *Queue) Consume(ctx context.Context, parallel int, handle func(context.C
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
+			<-sem
 			_ = msg.Term()
 			continue
 		}
-		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
 			handle(ctx, Delivery{msg: msg, Data: msg.Data(), Attempt: meta.NumDelivered})
 		}()
+	}
+}
+
+// next waits for one message until ctx ends or the connection is closed. Other errors (an
+// external cluster electing a leader, a reconnect) are waited out.
+func (q *Queue) next(ctx context.Context) (jetstream.Msg, error) {
+	backoff := 50 * time.Millisecond
+	for {
+		wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+		msg, err := q.cons.Next(jetstream.FetchContext(wait))
+		cancel()
+		switch {
+		case err == nil:
+			return msg, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			continue // nothing queued yet
+		case errors.Is(err, nats.ErrConnectionClosed):
+			return nil, err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }

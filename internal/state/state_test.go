@@ -333,6 +333,50 @@ func TestQueue(t *testing.T) {
 	})
 }
 
+// TestQueueBusyHandlers checks that a message waiting for a free handler is not delivered twice
+// when the wait is longer than AckWait.
+func TestQueueBusyHandlers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(*testing.T, Options) *Store) {
+		ctx, cancel := context.WithCancel(ctxT(t))
+		q := open(t, Options{AsyncAckWait: 200 * time.Millisecond}).Async
+		for _, id := range []string{"first", "second"} {
+			if err := q.Publish(ctx, "fn", id, []byte(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := make(chan Delivery, 8)
+		done := make(chan error, 1)
+		go func() {
+			done <- q.Consume(ctx, 1, func(_ context.Context, d Delivery) {
+				if string(d.Data) == "first" {
+					// Busy for several AckWaits, holding this delivery with progress acks.
+					for range 6 {
+						d.InProgress()
+						time.Sleep(q.AckWait() / 2)
+					}
+				}
+				d.Ack()
+				got <- d
+			})
+		}()
+		for _, want := range []string{"first", "second"} {
+			d := next(t, got)
+			if string(d.Data) != want || d.Attempt != 1 {
+				t.Errorf("delivery %q attempt %d, want %q attempt 1", d.Data, d.Attempt, want)
+			}
+		}
+		select {
+		case d := <-got:
+			t.Errorf("delivered again: %q attempt %d", d.Data, d.Attempt)
+		case <-time.After(3 * q.AckWait()):
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Consume returned %v", err)
+		}
+	})
+}
+
 func TestLogs(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(*testing.T, Options) *Store) {
 		ctx := ctxT(t)
