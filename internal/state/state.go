@@ -3,6 +3,11 @@
 // By default it embeds a NATS server that accepts only in-process connections; given a URL it
 // uses an external NATS cluster instead, so the same code serves cluster mode.
 //
+// Durability: JetStream acknowledges a write once it is in the file store's files (written in
+// place, not buffered in the process), so whatever Open's callers were told is stored survives
+// the server being killed; it is fsynced every two minutes (NATS's default), so a power loss
+// can lose the last moments.
+//
 // It stores bytes and knows nothing of Lambda's shapes: encoding functions, invocations and log
 // lines is the business of the packages that use it.
 package state
