@@ -306,7 +306,7 @@ func runtimeThroughput(tb testing.TB, bootstrap string, n int) (perSec float64, 
 	return float64(ops) / elapsed.Seconds(), per(cpu1 - cpu0), per(self1 - self0)
 }
 
-// writeBootstrap extracts the bootstrap of zip into a directory of its own.
+// writeBootstrap writes a bootstrap binary into a directory of its own and returns its path.
 func writeBootstrap(tb testing.TB, bin []byte) string {
 	tb.Helper()
 	path := tb.TempDir() + "/bootstrap"
