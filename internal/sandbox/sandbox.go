@@ -63,12 +63,14 @@ type Driver interface {
 
 // Sandbox is one running execution environment.
 type Sandbox interface {
-	// Done is closed when the entrypoint process has exited; Err then says how.
+	// Done is closed when the entrypoint process has exited; Err then says how: nil for
+	// status 0, else an error with an ExitCode() method whose text reads as os/exec's
+	// ("exit status 7", "signal: killed"), which Lambda shows in Runtime.ExitError.
 	Done() <-chan struct{}
 	Err() error
 	// Kill ends every process of the sandbox and releases what it holds. It is idempotent
 	// and returns once the sandbox is gone.
 	Kill() error
-	// MaxMemoryBytes is the peak memory the sandbox has used so far.
+	// MaxMemoryBytes is the peak memory the sandbox has used so far, also after it ended.
 	MaxMemoryBytes() int64
 }
