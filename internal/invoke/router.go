@@ -71,6 +71,7 @@ type Router struct {
 	mu    sync.Mutex
 	pools map[string]*pool
 	stop  chan struct{}
+	once  sync.Once
 }
 
 // New returns a Router and starts its reaper of idle environments.
@@ -155,9 +156,9 @@ func (r *Router) Forget(name string) {
 	}
 }
 
-// Close ends every environment.
+// Close ends every environment. It is idempotent.
 func (r *Router) Close() {
-	close(r.stop)
+	r.once.Do(func() { close(r.stop) })
 	r.mu.Lock()
 	pools := r.pools
 	r.pools = map[string]*pool{}
@@ -187,7 +188,7 @@ func (r *Router) pool(f *function.Function) *pool {
 }
 
 func (r *Router) reap() {
-	t := time.NewTicker(min(r.cfg.IdleTimeout/2, 30*time.Second))
+	t := time.NewTicker(max(min(r.cfg.IdleTimeout/2, 30*time.Second), time.Millisecond))
 	defer t.Stop()
 	for {
 		select {

@@ -418,3 +418,11 @@ func TestNextHeaders(t *testing.T) {
 		t.Errorf("deadline %q is %v after the invoke, want about the 3 s timeout", h.Get("Lambda-Runtime-Deadline-Ms"), d)
 	}
 }
+
+func TestCloseTwice(t *testing.T) {
+	r, d := newRouter(t, echo, func(c *Config) { c.IdleTimeout = time.Nanosecond })
+	invokeOK(t, r, testFunction(), `{}`)
+	r.Close()
+	r.Close()
+	await(t, d.sandbox(0).killed, "the environment to be killed by Close")
+}
