@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/lambent/lambent/internal/lambenttest"
@@ -73,5 +76,44 @@ func TestInvokeServerEnvironmentStaysOut(t *testing.T) {
 			strings.Contains(v, "server-side") || strings.Contains(v, "host-secret") {
 			t.Errorf("the function sees the server's %s=%s", k, v)
 		}
+	}
+}
+
+// A failed Event invocation runs again after each of the retry delays (AWS: two retries), with
+// its request id.
+func TestInvokeEventRetries(t *testing.T) {
+	t.Parallel()
+	s := lambenttest.Start(t, func(c *server.Config) {
+		c.AsyncRetryDelays = []time.Duration{50 * time.Millisecond, 50 * time.Millisecond}
+	})
+	s.CreateFunction(t, "retried", lambenttest.Function(t, "probe"))
+	out := fnInvoke(t, s.Client(), "retried", `{"cmd":"error"}`,
+		func(in *lambda.InvokeInput) { in.InvocationType = types.InvocationTypeEvent })
+	if out.StatusCode != 202 {
+		t.Fatalf("Event invoke: status %d", out.StatusCode)
+	}
+	id := requestID(t, out)
+	// The attempts show in the stored logs; look until all three are there.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		recs, err := s.Store.Logs.Read(context.Background(), "retried")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all strings.Builder
+		for _, r := range recs {
+			all.Write(r.Text)
+		}
+		n := strings.Count(all.String(), "REPORT RequestId: "+id+"\t")
+		if n >= 3 {
+			if n > 3 || strings.Count(all.String(), "probe failed on purpose") < 3 {
+				t.Errorf("%d attempts of a failing Event invocation, want 3:\n%s", n, all.String())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d attempts of a failing Event invocation after 20 s, want 3:\n%s", n, all.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
