@@ -31,7 +31,8 @@ import (
 func TestRestartAfterKill(t *testing.T) {
 	bin := buildLambentBinary(t)
 	dataDir, witnessDir := t.TempDir(), t.TempDir()
-	args := []string{"--async-ack-wait", "1s"}
+	// The process driver: witness writes to a host directory.
+	args := []string{"--async-ack-wait", "1s", "--sandbox", "process"}
 
 	first := startLambentProcess(t, bin, dataDir, args...)
 	credsFile := filepath.Join(dataDir, "credentials.json")

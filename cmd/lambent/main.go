@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lambent/lambent/internal/sandbox/linux"
 	"github.com/lambent/lambent/internal/server"
 )
 
@@ -25,6 +26,9 @@ Run 'lambent server -h' for the flags.
 `
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == linux.InitArg {
+		linux.Init() // this process is a sandbox's init, started by the linux driver; never returns
+	}
 	if len(os.Args) < 2 || os.Args[1] != "server" {
 		if len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help") {
 			fmt.Print(usage)
@@ -54,7 +58,7 @@ func parseFlags(args []string, getenv func(string) string, output io.Writer) (cf
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(getenv), "where state, code and keys are kept")
 	fs.StringVar(&cfg.Region, "region", "us-east-1", "the region in ARNs and AWS_REGION")
 	fs.StringVar(&cfg.AccountID, "account-id", "000000000000", "the account id in ARNs")
-	fs.StringVar(&cfg.Sandbox, "sandbox", "process", "execution environment driver: process")
+	fs.StringVar(&cfg.Sandbox, "sandbox", "process", "execution environment driver: "+server.Drivers)
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS cluster (default: embedded)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "how long an idle environment stays warm")
 	fs.DurationVar(&cfg.AsyncAckWait, "async-ack-wait", 30*time.Second,

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -15,12 +16,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/lambent/lambent/internal/lambenttest"
+	"github.com/lambent/lambent/internal/sandbox"
+	"github.com/lambent/lambent/internal/sandbox/linux"
 	"github.com/lambent/lambent/internal/server"
 )
 
 // TestMain lets the tests run this binary as `lambent` itself: with LAMBENT_TEST_MAIN=1 the test
 // binary is the command, so the tests need no separate build.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == linux.InitArg {
+		linux.Init() // a sandbox's init, started by the server under test
+	}
 	if os.Getenv("LAMBENT_TEST_MAIN") == "1" {
 		main()
 		os.Exit(0)
@@ -124,28 +135,36 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestServe starts the command, reads its banner, checks that a second server cannot take the
-// same data directory, and stops the first with SIGTERM.
-func TestServe(t *testing.T) {
-	dir := t.TempDir()
-	cmd := lambent(t, "server", "--listen", "127.0.0.1:0", "--data-dir", dir)
-	stdout, err := cmd.StdoutPipe()
+// serving is a lambent server started by startServer.
+type serving struct {
+	cmd                            *exec.Cmd
+	banner, endpoint, akid, secret string
+	exited                         chan struct{}
+	waitErr                        error
+}
+
+// startServer runs the command as `lambent server ARGS` and waits for its banner.
+func startServer(t *testing.T, args ...string) *serving {
+	t.Helper()
+	s := &serving{cmd: lambent(t, append([]string{"server"}, args...)...), exited: make(chan struct{})}
+	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = t.Output()
-	if err := cmd.Start(); err != nil {
+	var stderr bytes.Buffer
+	s.cmd.Stderr = io.MultiWriter(t.Output(), &stderr)
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	go func() { s.waitErr = s.cmd.Wait(); close(s.exited) }()
+	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.exited })
 	lines := make(chan string, 16)
 	go func() {
+		defer close(lines)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			lines <- sc.Text()
 		}
-		close(lines)
-		io.Copy(io.Discard, stdout)
 	}()
 	var banner []string
 	timeout := time.After(60 * time.Second)
@@ -153,41 +172,104 @@ func TestServe(t *testing.T) {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("server output ended after %q", banner)
+				<-s.exited
+				s.banner = stderr.String()
+				return s
 			}
 			banner = append(banner, l)
 		case <-timeout:
 			t.Fatalf("no banner within 60s; got %q", banner)
 		}
 	}
-	text := strings.Join(banner, "\n")
+	go func() {
+		for range lines {
+		}
+	}()
+	s.banner = strings.Join(banner, "\n")
+	for _, l := range banner {
+		l = strings.TrimSpace(l)
+		if v, ok := strings.CutPrefix(l, "Lambent is serving the Lambda API at "); ok {
+			s.endpoint, _, _ = strings.Cut(v, " ")
+		}
+		if v, ok := strings.CutPrefix(l, "export AWS_ACCESS_KEY_ID="); ok {
+			s.akid = v
+		}
+		if v, ok := strings.CutPrefix(l, "export AWS_SECRET_ACCESS_KEY="); ok {
+			s.secret = v
+		}
+	}
+	return s
+}
+
+// stop sends SIGTERM and checks for a clean exit.
+func (s *serving) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.exited:
+		if s.waitErr != nil {
+			t.Errorf("exit after SIGTERM: %v", s.waitErr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("server still running 30s after SIGTERM")
+	}
+}
+
+// TestServe starts the command, reads its banner, checks that a second server cannot take the
+// same data directory, and stops the first with SIGTERM.
+func TestServe(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, "--listen", "127.0.0.1:0", "--data-dir", dir)
 	for _, want := range []string{"Lambent is serving the Lambda API at http://127.0.0.1:", "data in " + dir,
 		"export AWS_ACCESS_KEY_ID=LKIA", "export AWS_SECRET_ACCESS_KEY=", "export AWS_DEFAULT_REGION=us-east-1",
 		"--endpoint-url http://127.0.0.1:"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("banner lacks %q:\n%s", want, text)
+		if !strings.Contains(s.banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, s.banner)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "credentials.json")); err != nil {
 		t.Errorf("generated key not stored: %v", err)
 	}
-
 	out, err := lambent(t, "server", "--listen", "127.0.0.1:0", "--data-dir", dir).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use by another lambent server") {
 		t.Errorf("second server on the same data dir: %v\n%s", err, out)
 	}
+	s.stop(t)
+}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+// TestServeLinuxSandbox runs a real function under --sandbox linux, where this machine can
+// isolate (root, namespaces, cgroups): the server re-executes itself as each sandbox's init.
+func TestServeLinuxSandbox(t *testing.T) {
+	s := startServer(t, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--sandbox", "linux")
+	if s.endpoint == "" {
+		if strings.Contains(s.banner, sandbox.ErrUnavailable.Error()) {
+			t.Skipf("linux sandbox unavailable here: %s", s.banner)
+		}
+		t.Fatalf("server did not start: %s", s.banner)
+	}
+	c := lambenttest.NewClient(s.endpoint, s.akid, s.secret)
+	ctx := t.Context()
+	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("isolated"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Role: aws.String(lambenttest.Role), Code: &types.FunctionCode{ZipFile: lambenttest.Function(t, "probe")},
+	}); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("server still running 30s after SIGTERM")
+	out, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("isolated"), Payload: []byte(`{"cmd":"env"}`)})
+	if err != nil || out.FunctionError != nil {
+		t.Fatalf("Invoke: %v, %s", err, out.Payload)
 	}
+	var got struct {
+		Cwd string
+		Env map[string]string
+	}
+	if err := json.Unmarshal(out.Payload, &got); err != nil {
+		t.Fatalf("payload %s: %v", out.Payload, err)
+	}
+	if got.Cwd != "/var/task" || got.Env["LAMBDA_TASK_ROOT"] != "/var/task" {
+		t.Errorf("function ran in %q with LAMBDA_TASK_ROOT %q, want /var/task: not in a linux sandbox", got.Cwd, got.Env["LAMBDA_TASK_ROOT"])
+	}
+	s.stop(t)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/lambent/lambent/internal/function"
 	"github.com/lambent/lambent/internal/invoke"
 	"github.com/lambent/lambent/internal/sandbox"
+	"github.com/lambent/lambent/internal/sandbox/linux"
 	"github.com/lambent/lambent/internal/sandbox/process"
 	"github.com/lambent/lambent/internal/state"
 )
@@ -54,6 +55,7 @@ type System struct {
 	Router             *invoke.Router
 
 	lock   *os.File
+	driver sandbox.Driver
 	ln     net.Listener
 	http   *http.Server
 	cancel context.CancelFunc
@@ -63,13 +65,18 @@ type System struct {
 	closeErr  error
 }
 
-// Drivers maps --sandbox values to constructors.
-func driver(name string) (sandbox.Driver, error) {
-	switch name {
+// Drivers is what --sandbox may name.
+const Drivers = "process, linux"
+
+// driver builds the --sandbox driver; its state lives under the data dir.
+func driver(cfg Config) (sandbox.Driver, error) {
+	switch cfg.Sandbox {
 	case "process", "":
 		return process.New(), nil
+	case "linux":
+		return linux.New(linux.Options{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), Logger: cfg.Logger})
 	}
-	return nil, fmt.Errorf("unknown --sandbox %q: the drivers are: process", name)
+	return nil, fmt.Errorf("unknown --sandbox %q: the drivers are: %s", cfg.Sandbox, Drivers)
 }
 
 // Start opens state, binds the listener and serves until Close.
@@ -86,9 +93,10 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	if cfg.AsyncParallel == 0 {
 		cfg.AsyncParallel = 64
 	}
-	drv, err := driver(cfg.Sandbox)
-	if err != nil {
-		return nil, err
+	switch cfg.Sandbox { // fail before touching the data dir
+	case "", "process", "linux":
+	default:
+		return nil, fmt.Errorf("unknown --sandbox %q: the drivers are: %s", cfg.Sandbox, Drivers)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -110,6 +118,9 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 			s.Close()
 		}
 	}()
+	if s.driver, err = driver(cfg); err != nil {
+		return nil, err
+	}
 	if s.Store, err = state.Open(ctx, state.Options{
 		DataDir: cfg.DataDir, URL: cfg.NATSURL, AsyncAckWait: cfg.AsyncAckWait, Logger: cfg.Logger,
 	}); err != nil {
@@ -128,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	}
 	arns := function.ARNs{Region: cfg.Region, AccountID: cfg.AccountID}
 	s.Router = invoke.New(invoke.Config{
-		Driver: drv, Code: codeStore, Logs: s.Store.Logs, ARNs: arns,
+		Driver: s.driver, Code: codeStore, Logs: s.Store.Logs, ARNs: arns,
 		IdleTimeout: cfg.IdleTimeout, Logger: cfg.Logger,
 	})
 	s.Functions.OnChange(func(old, new *function.Function) {
@@ -187,6 +198,9 @@ func (s *System) close() error {
 	s.cancel()
 	if s.Router != nil {
 		s.Router.Close()
+	}
+	if c, ok := s.driver.(interface{ Close() }); ok {
+		c.Close() // spare sandboxes
 	}
 	if s.http != nil {
 		if err := <-s.async; err != nil && !errors.Is(err, context.Canceled) {
