@@ -67,15 +67,16 @@ type cgroups interface {
 	version() string
 }
 
-const parentGroup = "lambent"
-
 // detectCgroups picks v2 where the unified hierarchy has the memory controller, else v1.
-func detectCgroups() (cgroups, error) {
+// Sandboxes' groups live under lambent/INSTANCE, so that servers with different state never
+// sweep each other's sandboxes.
+func detectCgroups(instance string) (cgroups, error) {
+	parent := filepath.Join("lambent", instance)
 	if data, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); err == nil && bytes.Contains(data, []byte("memory")) {
-		return newV2("/sys/fs/cgroup")
+		return newV2("/sys/fs/cgroup", parent)
 	}
 	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err == nil {
-		return newV1()
+		return newV1(parent)
 	}
 	return nil, errors.New("no usable cgroup hierarchy: need cgroup v2 with the memory controller at /sys/fs/cgroup, or cgroup v1 memory, cpu, pids and freezer controllers under /sys/fs/cgroup")
 }
@@ -83,12 +84,13 @@ func detectCgroups() (cgroups, error) {
 // ---- cgroup v1 ----
 
 type v1 struct {
+	parent         string // relative to this process's group in each hierarchy
 	hierarchy      cgroup1.Hierarchy
 	nested         map[string]string // subsystem -> this process's group
 	swapAccounting bool
 }
 
-func newV1() (*v1, error) {
+func newV1(parent string) (*v1, error) {
 	subs := []struct {
 		name cgroup1.Name
 		make func(root string) cgroup1.Subsystem
@@ -110,7 +112,7 @@ func newV1() (*v1, error) {
 		return nil, err
 	}
 	_, err = os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
-	return &v1{hierarchy: func() ([]cgroup1.Subsystem, error) { return list, nil }, nested: paths,
+	return &v1{parent: parent, hierarchy: func() ([]cgroup1.Subsystem, error) { return list, nil }, nested: paths,
 		swapAccounting: err == nil}, nil
 }
 
@@ -118,12 +120,12 @@ func (c *v1) version() string { return "v1" }
 
 func (c *v1) path(id string) cgroup1.Path {
 	return func(name cgroup1.Name) (string, error) {
-		return filepath.Join(c.nested[string(name)], parentGroup, id), nil
+		return filepath.Join(c.nested[string(name)], c.parent, id), nil
 	}
 }
 
 func (c *v1) create(id string, l limits) (cgroup, error) {
-	mem := filepath.Join("/sys/fs/cgroup/memory", c.nested["memory"], parentGroup, id)
+	mem := filepath.Join("/sys/fs/cgroup/memory", c.nested["memory"], c.parent, id)
 	g := &v1Group{memDir: mem, swapAccounting: c.swapAccounting}
 	var err error
 	g.cg, err = cgroup1.New(c.path(id), g.resources(l), cgroup1.WithHierarchy(c.hierarchy))
@@ -159,7 +161,7 @@ func (g *v1Group) resetPeak() {
 func (c *v1) sweep() error {
 	var errs []error
 	for _, name := range []string{"memory", "cpu", "pids", "freezer"} {
-		dir := filepath.Join("/sys/fs/cgroup", name, c.nested[name], parentGroup)
+		dir := filepath.Join("/sys/fs/cgroup", name, c.nested[name], c.parent)
 		errs = append(errs, sweepDir(dir, func(group string) error {
 			killAll(filepath.Join(group, "cgroup.procs"))
 			return nil
@@ -203,12 +205,12 @@ type v2 struct {
 	parent string // group of the sandboxes, relative to mount
 }
 
-func newV2(mount string) (*v2, error) {
+func newV2(mount, parent string) (*v2, error) {
 	self, err := cgroup2.NestedGroupPath("")
 	if err != nil {
 		return nil, err
 	}
-	c := &v2{mount: mount, parent: filepath.Join(self, parentGroup)}
+	c := &v2{mount: mount, parent: filepath.Join(self, parent)}
 	// Controllers can only be handed to children of a group without processes of its own:
 	// when the server's group has processes, the server moves into a leaf beside the sandboxes.
 	if err := enableControllers(filepath.Join(mount, self)); err != nil {
@@ -223,11 +225,16 @@ func newV2(mount string) (*v2, error) {
 			return nil, fmt.Errorf("enable cgroup controllers in %s: %w", self, err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(mount, c.parent), 0o755); err != nil {
-		return nil, err
-	}
-	if err := enableControllers(filepath.Join(mount, c.parent)); err != nil {
-		return nil, fmt.Errorf("enable cgroup controllers in %s: %w", c.parent, err)
+	// Each level down to the sandboxes' parent hands the controllers on.
+	dir := filepath.Join(mount, self)
+	for _, part := range strings.Split(parent, "/") {
+		dir = filepath.Join(dir, part)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := enableControllers(dir); err != nil {
+			return nil, fmt.Errorf("enable cgroup controllers in %s: %w", dir, err)
+		}
 	}
 	return c, nil
 }

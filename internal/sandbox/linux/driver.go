@@ -12,6 +12,8 @@ package linux
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,7 +79,12 @@ func New(opts Options) (*Driver, error) {
 	if os.Geteuid() != 0 {
 		return nil, unavailable("needs root (namespaces, mounts and cgroups); run as root or use --sandbox=process on a development machine")
 	}
-	cg, err := detectCgroups()
+	stateDir, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(stateDir))
+	cg, err := detectCgroups(hex.EncodeToString(sum[:6]))
 	if err != nil {
 		return nil, unavailable("%v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"
@@ -71,6 +72,12 @@ func Init() {
 	}
 	entry := filepath.Join("/var/task", spec.Entrypoint)
 	err = syscall.Exec(entry, []string{entry}, spec.Env)
+	// A server process forked at the moment the code was written may still hold it open for
+	// writing, for the microseconds until its own exec: try again briefly.
+	for i := 0; err == syscall.ETXTBSY && i < 100; i++ {
+		time.Sleep(time.Millisecond)
+		err = syscall.Exec(entry, []string{entry}, spec.Env)
+	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		fail("exec", fmt.Errorf("%d:%s", int(errno), entry))

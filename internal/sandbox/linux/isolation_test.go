@@ -60,7 +60,6 @@ func run(t *testing.T, d *Driver, script string, memoryMB, tmpMB int, timeout ti
 
 func TestIsolation(t *testing.T) {
 	d := newDriver(t)
-	t.Cleanup(d.Close)
 	dataDir := t.TempDir() // stands for the server's data directory
 	os.WriteFile(filepath.Join(dataDir, "credentials.json"), []byte(`{"SecretAccessKey":"server-secret"}`), 0o600)
 	hostLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -119,7 +118,6 @@ func TestIsolation(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	d := newDriver(t)
-	t.Cleanup(d.Close)
 	t.Run("memory limit kills with ErrOutOfMemory", func(t *testing.T) {
 		out, err := run(t, d, "python3 -c \"x=bytearray(400<<20); print('ALLOCATED')\"\n", 128, 512, 30*time.Second)
 		if !errors.Is(err, sandbox.ErrOutOfMemory) || strings.Contains(out, "ALLOCATED") {

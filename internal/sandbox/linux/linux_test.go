@@ -28,6 +28,7 @@ func newDriver(t *testing.T) *Driver {
 	if err != nil {
 		t.Skipf("linux sandbox driver unavailable here: %v", err)
 	}
+	t.Cleanup(d.Close)
 	return d
 }
 

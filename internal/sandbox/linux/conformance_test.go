@@ -1,0 +1,17 @@
+//go:build linux
+
+package linux
+
+import (
+	"testing"
+
+	"github.com/lambent/lambent/internal/sandbox"
+	"github.com/lambent/lambent/internal/sandbox/sandboxtest"
+)
+
+func TestConformance(t *testing.T) {
+	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver {
+		d := newDriver(t)
+			return d
+	})
+}
