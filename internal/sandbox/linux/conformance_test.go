@@ -11,7 +11,6 @@ import (
 
 func TestConformance(t *testing.T) {
 	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver {
-		d := newDriver(t)
-		return d
+		return newDriver(t)
 	})
 }
