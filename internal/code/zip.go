@@ -251,3 +251,9 @@ func (b *linkBuffer) Write(p []byte) (int, error) {
 	}
 	return b.Buffer.Write(p)
 }
+
+// IsInvalid reports whether err says a zip itself is bad (corrupt, too large, unsafe), as
+// opposed to a failure to read or write it.
+func IsInvalid(err error) bool {
+	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrUnsafe)
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lambent/lambent/internal/code"
 	"github.com/lambent/lambent/internal/function"
 )
 
@@ -96,10 +97,9 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, body []byte
 	if in.Publish {
 		a.Log.Warn("CreateFunction: Publish is not supported yet; only $LATEST exists", "function", f.Name)
 	}
-	f, err = a.Functions.Create(r.Context(), f)
-	if err != nil {
+	if f, err = a.Functions.Create(r.Context(), f); err != nil {
 		if errors.Is(err, function.ErrExists) {
-			return errorf(409, "ResourceConflictException", "Function already exist: "+f.Name)
+			return errorf(409, "ResourceConflictException", "Function already exist: "+name)
 		}
 		return err
 	}
@@ -109,8 +109,18 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, body []byte
 
 // Prepare extracts a function's code on this host, then records the function Active and its
 // last update Successful (or Failed), as Lambda moves Pending to Active.
+// Storage hiccups are retried; only a zip that cannot be extracted fails the function.
 func (a *API) Prepare(name, digest string) {
 	_, err := a.Code.Dir(a.Background, digest)
+	for delay := 50 * time.Millisecond; err != nil && !code.IsInvalid(err) && delay < 10*time.Second; delay *= 2 {
+		a.Log.Warn("preparing function code; retrying", "function", name, "err", err)
+		select {
+		case <-a.Background.Done():
+			return
+		case <-time.After(delay):
+		}
+		_, err = a.Code.Dir(a.Background, digest)
+	}
 	_, uerr := a.Functions.Update(a.Background, name, "", func(f *function.Function) error {
 		if f.CodeDigest != digest {
 			return nil // a newer update owns the state

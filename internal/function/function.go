@@ -84,6 +84,8 @@ type Function struct {
 
 	// Revision is the bucket revision this record was read at; not stored.
 	Revision uint64 `json:"-"`
+	// envKey caches EnvironmentKey for records in the Registry, which never change.
+	envKey string
 }
 
 // RevisionID is Lambda's RevisionId for this record: a UUID-shaped name of its bucket revision.
@@ -94,8 +96,15 @@ func (f *Function) RevisionID() string {
 }
 
 // EnvironmentKey identifies what an execution environment depends on: environments made for
-// one key cannot serve another.
+// one key cannot serve another. Functions the Registry hands out have it computed already.
 func (f *Function) EnvironmentKey() string {
+	if f.envKey != "" {
+		return f.envKey
+	}
+	return f.environmentKey()
+}
+
+func (f *Function) environmentKey() string {
 	keys := make([]string, 0, len(f.Environment))
 	for k := range f.Environment {
 		keys = append(keys, k)
@@ -113,6 +122,7 @@ func (f *Function) EnvironmentKey() string {
 // Clone returns a deep copy.
 func (f *Function) Clone() *Function {
 	c := *f
+	c.envKey = "" // the copy is for changing
 	c.Architectures = append([]string(nil), f.Architectures...)
 	c.Environment = cloneMap(f.Environment)
 	c.Tags = cloneMap(f.Tags)

@@ -66,6 +66,9 @@ func (r *Registry) apply(e state.Entry) {
 
 // put installs f (nil: deleted) unless the cache already holds a newer revision.
 func (r *Registry) put(name string, f *Function, rev uint64) {
+	if f != nil {
+		f.envKey = f.environmentKey()
+	}
 	r.mu.Lock()
 	old := r.cache[name]
 	if (old != nil && old.Revision > rev) || r.gone[name] > rev {

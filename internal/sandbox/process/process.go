@@ -4,7 +4,6 @@
 package process
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -92,10 +91,12 @@ type proc struct {
 	srv  *http.Server
 	done chan struct{}
 
-	mu   sync.Mutex
-	err  error
-	peak int64
-	once sync.Once
+	mu     sync.Mutex
+	err    error
+	peak   int64
+	status *os.File // /proc/PID/status, kept open: peak memory is read after every invocation
+	buf    []byte
+	once   sync.Once
 }
 
 func (p *proc) Done() <-chan struct{} { return p.done }
@@ -115,6 +116,11 @@ func (p *proc) Kill() error {
 		<-p.done
 		awaitGroupGone(pgid, 5*time.Second)
 		p.srv.Close()
+		p.mu.Lock()
+		if p.status != nil {
+			p.status.Close()
+		}
+		p.mu.Unlock()
 	})
 	return nil
 }
@@ -133,33 +139,34 @@ func (p *proc) sample() {
 		return
 	default:
 	}
-	hwm, err := readHWM(p.cmd.Process.Pid)
-	if err != nil {
-		return
-	}
 	p.mu.Lock()
-	p.peak = max(p.peak, hwm)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	if p.status == nil {
+		f, err := os.Open("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+		if err != nil {
+			return
+		}
+		p.status, p.buf = f, make([]byte, 4096)
+	}
+	n, _ := p.status.ReadAt(p.buf, 0)
+	if hwm, ok := parseHWM(p.buf[:n]); ok {
+		p.peak = max(p.peak, hwm)
+	}
 }
 
-func readHWM(pid int) (int64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
+// parseHWM finds "VmHWM:   1234 kB" in a /proc/PID/status text.
+func parseHWM(status []byte) (int64, bool) {
+	_, rest, ok := bytes.Cut(status, []byte("VmHWM:"))
+	if !ok {
+		return 0, false
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Bytes()
-		if rest, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
-			f := bytes.Fields(rest)
-			if len(f) == 0 {
-				break
-			}
-			kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-			return kb << 10, err
-		}
+	rest = bytes.TrimLeft(rest, " \t")
+	end := bytes.IndexAny(rest, " \n")
+	if end < 0 {
+		return 0, false
 	}
-	return 0, errors.New("no VmHWM")
+	kb, err := strconv.ParseInt(string(rest[:end]), 10, 64)
+	return kb << 10, err == nil
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
