@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -245,31 +244,15 @@ func restartWaitFiles(t *testing.T, dir string, ids []string, suffix string, tim
 	}
 }
 
-var (
-	lambentBuildOnce sync.Once
-	lambentBinPath   string
-	lambentBuildErr  error
-)
-
-// buildLambentBinary builds cmd/lambent once per test binary.
+// buildLambentBinary builds cmd/lambent into the test's temporary directory.
 func buildLambentBinary(t *testing.T) string {
 	t.Helper()
-	lambentBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "lambent-bin-")
-		if err != nil {
-			lambentBuildErr = err
-			return
-		}
-		lambentBinPath = filepath.Join(dir, "lambent")
-		out, err := exec.Command("go", "build", "-o", lambentBinPath, "github.com/lambent/lambent/cmd/lambent").CombinedOutput()
-		if err != nil {
-			lambentBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if lambentBuildErr != nil {
-		t.Fatal(lambentBuildErr)
+	bin := filepath.Join(t.TempDir(), "lambent")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/lambent/lambent/cmd/lambent").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return lambentBinPath
+	return bin
 }
 
 // lambentProcess is a `lambent server` process.
