@@ -36,6 +36,7 @@ type environment struct {
 	initWait time.Duration
 	// invocations counts the invocations given to this environment.
 	invocations int
+	freezer     *freezer
 }
 
 // functionError is a failure reported to the caller as the function's error.
@@ -115,7 +116,7 @@ func (r *Router) start(ctx context.Context, f *function.Function) (*environment,
 	capture.SetMemory(sb.MaxMemoryBytes)
 	return &environment{
 		id: id, fn: f, arn: r.cfg.ARNs.Function(f.Name), sb: sb, api: api, capture: capture,
-		started: now, initWait: r.cfg.InitTimeout,
+		started: now, initWait: r.cfg.InitTimeout, freezer: newFreezer(sb),
 	}, nil
 }
 
@@ -301,6 +302,7 @@ func (e *environment) end(req Request, d time.Duration) []byte {
 }
 
 func (e *environment) destroy() {
+	e.freezer.stop()
 	e.sb.Kill()
 	e.api.Close()
 	e.capture.Close()

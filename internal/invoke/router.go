@@ -41,6 +41,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// InitTimeout bounds a runtime's init phase. Default 10 s, as on AWS.
 	InitTimeout time.Duration
+	// FreezeAfter is how long an environment stays idle before its processes are frozen,
+	// where the sandbox driver can freeze. Default 100 ms; negative: never.
+	FreezeAfter time.Duration
 	// MaxConcurrency is the account's limit of concurrent executions. Default 1000.
 	MaxConcurrency int
 	Logger         *slog.Logger
@@ -78,6 +81,9 @@ type Router struct {
 func New(cfg Config) *Router {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.FreezeAfter == 0 {
+		cfg.FreezeAfter = 100 * time.Millisecond
 	}
 	if cfg.InitTimeout == 0 {
 		cfg.InitTimeout = 10 * time.Second
@@ -130,8 +136,14 @@ func (r *Router) Invoke(ctx context.Context, req Request) (Response, error) {
 				return Response{}, err
 			}
 		}
+		if err := env.freezer.unpark(); err != nil {
+			r.cfg.Logger.Warn("thawing an environment", "function", req.Function.Name, "err", err)
+			env.destroy()
+			continue
+		}
 		resp, out := env.invoke(req)
 		if out == reuse {
+			env.freezer.park(r.cfg.FreezeAfter)
 			p.give(env)
 		} else {
 			env.destroy()
