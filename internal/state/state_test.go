@@ -391,6 +391,7 @@ func TestLogs(t *testing.T) {
 			if err := logs.Append("fn", env, "stream-"+env, []byte(text)); err != nil {
 				t.Fatal(err)
 			}
+			logs.flush() // one record per append: Read must page through them
 			want = append(want, "stream-"+env+" "+text)
 		}
 		if err := logs.Append("fn2", "env1", "other", []byte("not fn's\n")); err != nil {
@@ -409,6 +410,35 @@ func TestLogs(t *testing.T) {
 			}
 			if r.Time.IsZero() || time.Since(r.Time) > time.Minute {
 				t.Fatalf("record %d has time %v", i, r.Time)
+			}
+		}
+	})
+}
+
+// TestLogsBatch checks that appends close together are stored as one record per environment,
+// in order, and that Read sees them without waiting for the batch delay.
+func TestLogsBatch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(*testing.T, Options) *Store) {
+		logs := open(t, Options{}).Logs
+		want := map[string]string{}
+		for i := range 50 {
+			env := []string{"a", "b"}[i%2]
+			text := fmt.Sprintf("line %d\n", i)
+			if err := logs.Append("fn", env, "stream-"+env, []byte(text)); err != nil {
+				t.Fatal(err)
+			}
+			want["stream-"+env] += text
+		}
+		got, err := logs.Read(ctxT(t), "fn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 {
+			t.Fatalf("%d records for two environments' batches, want 2", len(got))
+		}
+		for _, r := range got {
+			if string(r.Text) != want[r.Stream] {
+				t.Errorf("stream %s = %q, want %q", r.Stream, r.Text, want[r.Stream])
 			}
 		}
 	})
