@@ -58,7 +58,7 @@ func parseFlags(args []string, getenv func(string) string, output io.Writer) (cf
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(getenv), "where state, code and keys are kept")
 	fs.StringVar(&cfg.Region, "region", "us-east-1", "the region in ARNs and AWS_REGION")
 	fs.StringVar(&cfg.AccountID, "account-id", "000000000000", "the account id in ARNs")
-	fs.StringVar(&cfg.Sandbox, "sandbox", "process", "execution environment driver: "+server.Drivers)
+	fs.StringVar(&cfg.Sandbox, "sandbox", "linux", "execution environment driver: "+server.Drivers)
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS cluster (default: embedded)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "how long an idle environment stays warm")
 	fs.DurationVar(&cfg.AsyncAckWait, "async-ack-wait", 30*time.Second,

@@ -55,12 +55,12 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{name: "defaults", getenv: home, want: server.Config{
 			Listen: "127.0.0.1:9770", DataDir: "/home/u/.local/share/lambent", Region: "us-east-1",
-			AccountID: "000000000000", Sandbox: "process", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
+			AccountID: "000000000000", Sandbox: "linux", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
 		}},
 		{name: "XDG_DATA_HOME", getenv: env(map[string]string{"HOME": "/home/u", "XDG_DATA_HOME": "/data"}),
 			want: server.Config{
 				Listen: "127.0.0.1:9770", DataDir: "/data/lambent", Region: "us-east-1",
-				AccountID: "000000000000", Sandbox: "process", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
+				AccountID: "000000000000", Sandbox: "linux", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
 			}},
 		{name: "every flag", getenv: home, args: []string{
 			"--listen", "0.0.0.0:1234", "--data-dir", "/d", "--region", "eu-west-1", "--account-id", "123456789012",
@@ -272,4 +272,44 @@ func TestServeLinuxSandbox(t *testing.T) {
 		t.Errorf("function ran in %q with LAMBDA_TASK_ROOT %q, want /var/task: not in a linux sandbox", got.Cwd, got.Env["LAMBDA_TASK_ROOT"])
 	}
 	s.stop(t)
+}
+
+// TestLinuxSandboxUnavailable runs the server as an unprivileged user, where the default
+// sandbox cannot be made: it must refuse to start, say why and point at --sandbox=process,
+// never fall back to running functions unisolated.
+func TestLinuxSandboxUnavailable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start the server as another, unprivileged user")
+	}
+	// A copy of this binary, and a home, that the unprivileged user can reach.
+	home, err := os.MkdirTemp("", "lambent-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	os.Chmod(home, 0o777)
+	bin, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "lambent"), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := lambent(t, "server", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(home, "data"))
+	cmd.Path = filepath.Join(home, "lambent")
+	cmd.Env = append(cmd.Env, "HOME="+home)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("server as nobody: %v, want exit status 1\n%s", err, out)
+	}
+	for _, want := range []string{"sandbox driver unavailable", "needs root", "--sandbox=process"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "panic") || strings.Contains(string(out), "serving") {
+		t.Errorf("output:\n%s", out)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/lambent/lambent/internal/sandbox/linux"
 	"github.com/lambent/lambent/internal/server"
 )
 
@@ -52,7 +53,7 @@ func Start(t testing.TB, opts ...func(*server.Config)) *Server {
 func Config(t testing.TB, dataDir string) server.Config {
 	return server.Config{
 		Listen: "127.0.0.1:0", DataDir: dataDir, Region: "us-east-1", AccountID: "000000000000",
-		Sandbox: "process", IdleTimeout: time.Minute,
+		Sandbox: Sandbox(), IdleTimeout: time.Minute,
 		Getenv: func(k string) string {
 			switch k {
 			case "LAMBENT_ACCESS_KEY_ID":
@@ -179,4 +180,21 @@ func Zip(t testing.TB, files map[string]File) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// Main runs a test binary's tests. A test binary that starts servers with the linux sandbox
+// driver must use it from TestMain: the driver re-executes the binary as each sandbox's init.
+func Main(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == linux.InitArg {
+		linux.Init()
+	}
+	os.Exit(m.Run())
+}
+
+// Sandbox is the driver test servers use: $LAMBENT_TEST_SANDBOX, else "process".
+func Sandbox() string {
+	if s := os.Getenv("LAMBENT_TEST_SANDBOX"); s != "" {
+		return s
+	}
+	return "process"
 }

@@ -74,7 +74,11 @@ func driver(cfg Config) (sandbox.Driver, error) {
 	case "process", "":
 		return process.New(), nil
 	case "linux":
-		return linux.New(linux.Options{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), Logger: cfg.Logger})
+		d, err := linux.New(linux.Options{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), Logger: cfg.Logger})
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return d, nil
 	}
 	return nil, fmt.Errorf("unknown --sandbox %q: the drivers are: %s", cfg.Sandbox, Drivers)
 }

@@ -54,6 +54,8 @@ type cgroup interface {
 	peakMemory() int64
 	// oomKilled reports whether the kernel killed a process for exceeding the memory limit.
 	oomKilled() bool
+	// tasks is how many processes and threads the group holds.
+	tasks() int64
 	// kill ends every process in the group.
 	kill() error
 	remove() error
@@ -126,7 +128,8 @@ func (c *v1) path(id string) cgroup1.Path {
 
 func (c *v1) create(id string, l limits) (cgroup, error) {
 	mem := filepath.Join("/sys/fs/cgroup/memory", c.nested["memory"], c.parent, id)
-	g := &v1Group{memDir: mem, swapAccounting: c.swapAccounting}
+	pids := filepath.Join("/sys/fs/cgroup/pids", c.nested["pids"], c.parent, id)
+	g := &v1Group{memDir: mem, pidsDir: pids, swapAccounting: c.swapAccounting}
 	var err error
 	g.cg, err = cgroup1.New(c.path(id), g.resources(l), cgroup1.WithHierarchy(c.hierarchy))
 	if err != nil {
@@ -173,6 +176,7 @@ func (c *v1) sweep() error {
 type v1Group struct {
 	cg             cgroup1.Cgroup
 	memDir         string
+	pidsDir        string
 	swapAccounting bool
 }
 
@@ -183,6 +187,8 @@ func (g *v1Group) thaw() error       { return g.cg.Thaw() }
 func (g *v1Group) peakMemory() int64 {
 	return readInt(filepath.Join(g.memDir, "memory.max_usage_in_bytes"))
 }
+
+func (g *v1Group) tasks() int64 { return readInt(filepath.Join(g.pidsDir, "pids.current")) }
 
 func (g *v1Group) oomKilled() bool {
 	return readKey(filepath.Join(g.memDir, "memory.oom_control"), "oom_kill") > 0
@@ -294,6 +300,8 @@ func (g *v2Group) peakMemory() int64 {
 	}
 	return readInt(filepath.Join(g.dir, "memory.current"))
 }
+func (g *v2Group) tasks() int64 { return readInt(filepath.Join(g.dir, "pids.current")) }
+
 func (g *v2Group) oomKilled() bool {
 	return readKey(filepath.Join(g.dir, "memory.events"), "oom_kill") > 0
 }

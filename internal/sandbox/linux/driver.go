@@ -59,9 +59,13 @@ type Driver struct {
 	self   string
 	hostNS *os.File
 
-	spares    chan *box // pre-started sandboxes waiting for a function
-	refilling atomic.Bool
-	seq       atomic.Uint64
+	spares chan *box // pre-started sandboxes waiting for a function
+	seq    atomic.Uint64
+
+	mu        sync.Mutex
+	closed    bool
+	refilling bool
+	wg        sync.WaitGroup
 }
 
 // New checks that this machine can isolate functions and returns the driver, or an error
@@ -79,12 +83,7 @@ func New(opts Options) (*Driver, error) {
 	if os.Geteuid() != 0 {
 		return nil, unavailable("needs root (namespaces, mounts and cgroups); run as root or use --sandbox=process on a development machine")
 	}
-	stateDir, err := filepath.Abs(opts.StateDir)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256([]byte(stateDir))
-	cg, err := detectCgroups(hex.EncodeToString(sum[:6]))
+	cg, err := detectCgroups(Instance(opts.StateDir))
 	if err != nil {
 		return nil, unavailable("%v", err)
 	}
@@ -108,6 +107,16 @@ func New(opts Options) (*Driver, error) {
 	}
 	d.refill()
 	return d, nil
+}
+
+// Instance names the cgroup group (lambent/INSTANCE) of the sandboxes of the driver whose
+// state is in stateDir: servers with different state never touch each other's sandboxes.
+func Instance(stateDir string) string {
+	if abs, err := filepath.Abs(stateDir); err == nil {
+		stateDir = abs
+	}
+	sum := sha256.Sum256([]byte(stateDir))
+	return hex.EncodeToString(sum[:6])
 }
 
 // Name implements sandbox.Driver.
@@ -182,31 +191,50 @@ func (d *Driver) takeSpare() (*box, error) {
 	return d.prestart()
 }
 
-// refill starts spares until the pool is full, one goroutine at a time.
+// refill starts spares until the pool is full, one goroutine at a time, until Close.
 func (d *Driver) refill() {
-	if !d.refilling.CompareAndSwap(false, true) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || d.refilling || len(d.spares) == cap(d.spares) {
 		return
 	}
+	d.refilling = true
+	d.wg.Add(1)
 	go func() {
-		defer d.refilling.Store(false)
-		for len(d.spares) < cap(d.spares) {
+		defer d.wg.Done()
+		for {
+			d.mu.Lock()
+			if d.closed || len(d.spares) == cap(d.spares) {
+				d.refilling = false
+				d.mu.Unlock()
+				return
+			}
+			d.mu.Unlock()
 			s, err := d.prestart()
-			if err != nil {
-				d.opts.Logger.Warn("pre-starting a sandbox", "err", err)
+			d.mu.Lock()
+			if err != nil || d.closed {
+				d.refilling = false
+				d.mu.Unlock()
+				if err != nil {
+					d.opts.Logger.Warn("pre-starting a sandbox", "err", err)
+				} else {
+					s.Kill()
+				}
 				return
 			}
-			select {
-			case d.spares <- s:
-			default:
-				s.Kill()
-				return
-			}
+			d.spares <- s // room was checked above and only this goroutine adds
+			d.mu.Unlock()
 		}
 	}()
 }
 
-// Close kills the spare sandboxes.
+// Close kills the spare sandboxes and stops making new ones. Sandboxes already handed out
+// are their holders' to kill.
 func (d *Driver) Close() {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.wg.Wait()
 	for {
 		select {
 		case s := <-d.spares:

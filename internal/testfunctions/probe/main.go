@@ -3,13 +3,16 @@
 // context, "error" returns an error, "panic" panics, "exit" exits, "sleep" sleeps "ms"
 // milliseconds, "print" prints "text" "n" times, "big" returns a string of "n" bytes, "write"
 // writes "text" to the file "path", "spawn" starts a child process that stays, prints
-// "probe pid=P child=C" and sleeps "ms" milliseconds.
+// "probe pid=P child=C" and sleeps "ms" milliseconds, "alloc" allocates and touches "n" MiB
+// and keeps it, "fill" writes "n" MiB to "path" and reports how far it got, "dial" opens a TCP
+// connection to the address "text".
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -66,6 +69,37 @@ func handle(ctx context.Context, raw map[string]any) (any, error) {
 		fmt.Println("probe sleeping")
 		time.Sleep(time.Duration(ev.Ms) * time.Millisecond)
 		return map[string]any{"slept": ev.Ms, "pid": os.Getpid()}, nil
+	case "alloc":
+		for range ev.N {
+			b := make([]byte, 1<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			kept = append(kept, b)
+		}
+		return map[string]any{"allocated": ev.N}, nil
+	case "fill":
+		f, err := os.Create(ev.Path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		chunk := make([]byte, 1<<20)
+		written := 0
+		for written < ev.N {
+			if _, err := f.Write(chunk); err != nil {
+				return map[string]any{"written": written, "error": err.Error()}, nil
+			}
+			written++
+		}
+		return map[string]any{"written": written}, nil
+	case "dial":
+		c, err := net.DialTimeout("tcp", ev.Text, time.Second)
+		if err != nil {
+			return map[string]any{"dialed": false, "error": err.Error()}, nil
+		}
+		c.Close()
+		return map[string]any{"dialed": true}, nil
 	case "print":
 		for range max(ev.N, 1) {
 			fmt.Println(ev.Text)
@@ -91,6 +125,9 @@ func handle(ctx context.Context, raw map[string]any) (any, error) {
 	}
 	return nil, fmt.Errorf("unknown cmd %q", ev.Cmd)
 }
+
+// kept holds what "alloc" allocated, so that it stays in use.
+var kept [][]byte
 
 func main() {
 	if os.Getenv("PROBE_CHILD") == "1" { // a process the function started, that stays
