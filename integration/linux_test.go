@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -170,4 +171,98 @@ func cgroupsUnder(t *testing.T, name string) []string {
 		return nil
 	})
 	return leaves
+}
+
+// TestLinuxSandboxKilledServer kills a real `lambent server` with warm environments, checks
+// that its sandboxes die with it (PR_SET_PDEATHSIG), and that a restart sweeps what they left:
+// afterwards only the new server's spares exist, as sandbox roots and as cgroups.
+func TestLinuxSandboxKilledServer(t *testing.T) {
+	startLinux(t) // skips where the driver cannot run
+	bin := buildLambentBinary(t)
+	dataDir := t.TempDir()
+	srv := startLambentProcess(t, bin, dataDir, "--sandbox", "linux")
+	c := srv.client()
+	restartCreate(t, c, "warm", lambenttest.Function(t, "probe"))
+	fnOK(t, c, "warm", `{"cmd":"spawn","ms":10}`) // a warm environment with a child process
+	sandboxDir := filepath.Join(dataDir, "sandboxes")
+	groups := filepath.Join("lambent", linux.Instance(sandboxDir))
+	pid := srv.cmd.Process.Pid
+	if n := len(descendants(pid)); n < 3 {
+		t.Fatalf("%d processes under the server; want its sandboxes' (spares, runtime, child)", n)
+	}
+	srv.kill(t)
+	// Every process of the old sandboxes is gone: they were the server's descendants, now
+	// reparented; find them by their sandbox-init or /var/task command lines.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(orphanSandboxProcs(bin)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // the kernel reaps them asynchronously; no event to wait on
+	}
+	if left := orphanSandboxProcs(bin); len(left) > 0 {
+		t.Fatalf("sandbox processes outlived the killed server: %v", left)
+	}
+
+	srv = startLambentProcess(t, bin, dataDir, "--sandbox", "linux")
+	fnOK(t, srv.client(), "warm", `{"cmd":"echo"}`)
+	roots, _ := os.ReadDir(sandboxDir)
+	leaves := cgroupsUnder(t, groups)
+	// The restarted server holds one environment and up to two spares (a third may be starting).
+	if len(roots) > 4 || len(leaves) > 4 {
+		t.Errorf("after restart: %d sandbox roots, %d cgroups; want at most the live environment and spares", len(roots), len(leaves))
+	}
+	srv.stop(t)
+	roots, _ = os.ReadDir(sandboxDir)
+	if leaves := cgroupsUnder(t, groups); len(roots) != 0 || len(leaves) != 0 {
+		t.Errorf("after a clean stop: sandbox roots %d, cgroups %v", len(roots), leaves)
+	}
+}
+
+// descendants lists the pids whose parent chain reaches pid.
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 1 {
+			parent[p], _ = strconv.Atoi(fields[1])
+		}
+	}
+	var out []int
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// orphanSandboxProcs lists live processes running bin as a sandbox init, or a function runtime.
+func orphanSandboxProcs(bin string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(cmd) == 0 {
+			continue
+		}
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if strings.Contains(string(stat), ") Z ") {
+			continue // a zombie is gone, waiting for its parent to read its status
+		}
+		c := string(cmd)
+		if strings.HasPrefix(c, bin+"\x00"+linux.InitArg) || strings.HasPrefix(c, "/var/task/bootstrap") {
+			out = append(out, e.Name()+":"+strings.ReplaceAll(c, "\x00", " "))
+		}
+	}
+	return out
 }
