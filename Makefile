@@ -30,8 +30,8 @@ test: deps ## Install missing test dependencies, then vet, check formatting and 
 	$(GO) test $(TESTFLAGS) ./...
 
 .PHONY: bench
-bench: ## Run the benchmarks in bench/ (BENCH=regexp, BENCHTIME=1s)
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) ./bench/...
+bench: ## Run the benchmarks in bench/ and the linux sandbox cold start (BENCH=regexp, BENCHTIME=1s)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) ./bench/... ./internal/sandbox/linux/
 
 .PHONY: build
 build: ## Build bin/lambent

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/lambent/lambent/internal/lambenttest"
+	"github.com/lambent/lambent/internal/sandbox/linux"
 )
 
 // BenchmarkWarmInvoke is one caller invoking the empty aws-lambda-go handler through the Invoke
@@ -111,11 +112,22 @@ func BenchmarkClientSign(b *testing.B) {
 // update, no code extraction (the code cache is warm, as for every cold start but a function's
 // first). The floor is fork+exec of the same bootstrap binary until its first Runtime API request
 // reaches a listener that does nothing else. Targets: p50 ≤ 10 ms, p99 ≤ 30 ms.
-func BenchmarkColdStart(b *testing.B) {
+func BenchmarkColdStart(b *testing.B) { coldStart(b, "process") }
+
+// BenchmarkColdStartLinux is BenchmarkColdStart with every environment in a linux sandbox
+// (namespaces, cgroup, pivot_root, seccomp), against the same floor: a plain fork+exec.
+func BenchmarkColdStartLinux(b *testing.B) {
+	if _, err := linux.New(linux.Options{StateDir: b.TempDir(), Spares: -1}); err != nil {
+		b.Skipf("the linux sandbox driver cannot run here: %v", err)
+	}
+	coldStart(b, "linux")
+}
+
+func coldStart(b *testing.B, sandbox string) {
 	bootstrap := writeBootstrap(b, bootstrapOf(b, lambenttest.Function(b, "empty")))
 	before := execFloor(b, bootstrap, 100)
 
-	t := startTarget(b)
+	t := startTarget(b, sandbox)
 	t.createFunction(b, "empty")
 	c := t.invoker("empty")
 	if err := c.invoke(); err != nil {
@@ -143,7 +155,7 @@ func BenchmarkColdStart(b *testing.B) {
 	b.ReportMetric(ms(p99), "p99-ms")
 	b.ReportMetric(ms(floor.p50()), "floor-exec-ms")
 	b.ReportMetric(r50, "p50/floor")
-	report(b, "cold start p50 %.1fms (≤10ms: %s) p99 %.1fms (≤30ms: %s) | floor fork+exec → first invocation/next p50 %.1fms p99 %.1fms (p50 before %.1fms, after %.1fms) | ratio p50 %.1f× p99 %.1f×%s",
+	report(b, sandbox+" cold start p50 %.1fms (≤10ms: %s) p99 %.1fms (≤30ms: %s) | floor fork+exec → first invocation/next p50 %.1fms p99 %.1fms (p50 before %.1fms, after %.1fms) | ratio p50 %.1f× p99 %.1f×%s",
 		ms(p50), verdict(ms(p50) <= 10), ms(p99), verdict(ms(p99) <= 30), ms(floor.p50()), ms(floor.p99()),
 		ms(before.p50()), ms(after.p50()), r50, r99, t.where()+load())
 }

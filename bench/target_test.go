@@ -33,10 +33,15 @@ type target struct {
 
 // startTarget runs a Lambent server in a process of its own (benchserver), or inside this test
 // binary with LAMBENT_BENCH_INPROCESS=1, and stops it when the benchmark ends.
-func startTarget(b *testing.B) *target {
+func startTarget(b *testing.B, sandbox ...string) *target {
 	b.Helper()
+	driver := "process"
+	if len(sandbox) > 0 {
+		driver = sandbox[0]
+	}
 	if os.Getenv("LAMBENT_BENCH_INPROCESS") != "" {
 		s := lambenttest.Start(b, func(c *server.Config) {
+			c.Sandbox = driver
 			c.IdleTimeout = 10 * time.Minute
 			c.Logger = slog.New(slog.NewTextHandler(b.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 		})
@@ -45,7 +50,7 @@ func startTarget(b *testing.B) *target {
 			return nil
 		}}
 	}
-	args := []string{"-data-dir", b.TempDir()}
+	args := []string{"-data-dir", b.TempDir(), "-sandbox", driver}
 	if dir := os.Getenv("LAMBENT_BENCH_PROFILE_DIR"); dir != "" {
 		name := strings.NewReplacer("/", "_", " ", "_").Replace(b.Name())
 		args = append(args, "-cpuprofile", filepath.Join(dir, name+".server.prof"))

@@ -22,10 +22,14 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/lambent/lambent/internal/sandbox/linux"
 	"github.com/lambent/lambent/internal/server"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == linux.InitArg {
+		linux.Init() // a sandbox's init, started by the linux driver
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchserver:", err)
 		os.Exit(1)
@@ -33,7 +37,8 @@ func main() {
 }
 
 func run() error {
-	cfg := server.Config{Region: "us-east-1", AccountID: "000000000000", Sandbox: "process"}
+	cfg := server.Config{Region: "us-east-1", AccountID: "000000000000"}
+	flag.StringVar(&cfg.Sandbox, "sandbox", "process", "sandbox driver: process or linux")
 	flag.StringVar(&cfg.DataDir, "data-dir", "", "where state and code are kept")
 	flag.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "how long an idle environment stays warm")
 	cpuprofile := flag.String("cpuprofile", "", "write the server's CPU profile to this file")

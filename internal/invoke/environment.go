@@ -240,6 +240,11 @@ func (e *environment) awaitInit(requestID string) *functionError {
 	case <-e.api.Ready():
 		e.ready = true
 		e.init = e.api.ReadyAt().Sub(e.started)
+		if ie, ok := e.sb.(sandbox.InitEnder); ok {
+			if err := ie.InitDone(); err != nil {
+				return &functionError{Type: "Runtime.Unknown", Message: "applying the function's CPU share: " + err.Error(), prefixed: true}
+			}
+		}
 		return nil
 	case res := <-e.api.InitErrors():
 		return initError(res)

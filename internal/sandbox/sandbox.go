@@ -25,6 +25,13 @@ var (
 	ErrOutOfMemory = errors.New("out of memory")
 )
 
+// InitEnder is implemented by sandboxes that let the runtime use more CPU during its init
+// phase than the function's share (init is bounded by its own timeout); InitDone applies the
+// function's share for the invocations that follow.
+type InitEnder interface {
+	InitDone() error
+}
+
 // Freezer is implemented by sandboxes that can be stopped between invocations so that they
 // use no CPU while idle.
 type Freezer interface {

@@ -46,6 +46,8 @@ type cgroup interface {
 	add(pid int) error
 	// update sets new limits.
 	update(l limits) error
+	// setCPU sets the CPU quota alone.
+	setCPU(quota int64) error
 	// resetPeak starts peak memory accounting afresh, where the kernel allows it.
 	resetPeak()
 	freeze() error
@@ -156,6 +158,11 @@ func (g *v1Group) resources(l limits) *specs.LinuxResources {
 // update lowers or raises the limits; memory+swap must stay at or above memory, so the order
 // of the two writes depends on the direction, which containerd handles.
 func (g *v1Group) update(l limits) error { return g.cg.Update(g.resources(l)) }
+
+func (g *v1Group) setCPU(quota int64) error {
+	period := uint64(cpuPeriod)
+	return g.cg.Update(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}})
+}
 
 func (g *v1Group) resetPeak() {
 	os.WriteFile(filepath.Join(g.memDir, "memory.max_usage_in_bytes"), []byte("0"), 0)
@@ -287,6 +294,10 @@ func (g *v2Group) update(l limits) error {
 		CPU:    &cgroup2.CPU{Max: cgroup2.NewCPUMax(&l.CPUQuota, ptr(uint64(cpuPeriod)))},
 		Pids:   &cgroup2.Pids{Max: l.Pids},
 	})
+}
+
+func (g *v2Group) setCPU(quota int64) error {
+	return g.m.Update(&cgroup2.Resources{CPU: &cgroup2.CPU{Max: cgroup2.NewCPUMax(&quota, ptr(uint64(cpuPeriod)))}})
 }
 
 // resetPeak does nothing: cgroup v2 has no reset of memory.peak that later readers see, so

@@ -151,7 +151,12 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox,
 			s.Kill()
 		}
 	}()
-	if err := s.cg.update(limitsFor(spec.MemoryMB)); err != nil {
+	// The runtime's init may use every core (it is bounded by the init timeout); InitDone
+	// applies the function's CPU share.
+	lim := limitsFor(spec.MemoryMB)
+	s.cpuQuota = lim.CPUQuota
+	lim.CPUQuota = int64(runtime.NumCPU()) * cpuPeriod
+	if err := s.cg.update(lim); err != nil {
 		return nil, fmt.Errorf("sandbox %s: limits: %w", spec.ID, err)
 	}
 	msg, _ := json.Marshal(specialization{
@@ -396,6 +401,8 @@ type box struct {
 	status *os.File // closes when init execs the entrypoint
 	done   chan struct{}
 
+	cpuQuota int64 // the function's CPU share, applied by InitDone
+
 	mu   sync.Mutex
 	err  error
 	oom  bool // the memory limit killed a process
@@ -432,6 +439,9 @@ func (s *box) MaxMemoryBytes() int64 {
 	}
 	return s.peak
 }
+
+// InitDone gives the function its CPU share once its runtime has initialised.
+func (s *box) InitDone() error { return s.cg.setCPU(s.cpuQuota) }
 
 // Freeze stops every process of the sandbox until Thaw.
 func (s *box) Freeze() error { return s.cg.freeze() }
