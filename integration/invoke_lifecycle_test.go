@@ -2,11 +2,13 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"golang.org/x/sys/unix"
@@ -116,4 +118,46 @@ func TestInvokeEventRetries(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestThrottle fills the account's concurrency and checks that one more invoke gets
+// TooManyRequestsException (429) while the other runs, and that capacity comes back.
+func TestThrottle(t *testing.T) {
+	t.Parallel()
+	s := lambenttest.Start(t, func(c *server.Config) { c.MaxConcurrency = 1 })
+	c := s.Client()
+	zip := lambenttest.Function(t, "probe")
+	s.CreateFunction(t, "busy", zip)
+	s.CreateFunction(t, "other", zip)
+	var tooMany *types.TooManyRequestsException
+	done := make(chan error, 1)
+	go func() {
+		for { // the sleeper may itself be throttled by the probing invokes below: it retries
+			_, err := c.Invoke(context.Background(), &lambda.InvokeInput{
+				FunctionName: aws.String("busy"), Payload: []byte(`{"cmd":"sleep","ms":2000}`)})
+			if !errors.As(err, &tooMany) {
+				done <- err
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := c.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("other"), Payload: []byte(`{}`)})
+		var throttled *types.TooManyRequestsException
+		if errors.As(err, &throttled) {
+			if throttled.Reason != types.ThrottleReasonConcurrentInvocationLimitExceeded {
+				t.Errorf("Reason %q", throttled.Reason)
+			}
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("invoke while another runs at concurrency 1: %v, want TooManyRequestsException", err)
+		}
+		time.Sleep(10 * time.Millisecond) // until the sleeper holds the slot; no event to wait on
+	}
+	if err := <-done; err != nil {
+		t.Errorf("the invoke holding the slot failed: %v", err)
+	}
+	fnOK(t, c, "other", `{"cmd":"echo"}`)
 }

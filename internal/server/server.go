@@ -38,7 +38,9 @@ type Config struct {
 	// NATSURL points at an external NATS cluster; empty embeds one.
 	NATSURL string
 	// IdleTimeout, AsyncAckWait and AsyncRetryDelays: see invoke and state; zero means default.
-	IdleTimeout      time.Duration
+	IdleTimeout time.Duration
+	// MaxConcurrency is the account's concurrent executions (default 1000, as on AWS).
+	MaxConcurrency   int
 	AsyncAckWait     time.Duration
 	AsyncRetryDelays []time.Duration
 	AsyncParallel    int
@@ -144,7 +146,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	arns := function.ARNs{Region: cfg.Region, AccountID: cfg.AccountID}
 	s.Router = invoke.New(invoke.Config{
 		Driver: s.driver, Code: codeStore, Logs: s.Store.Logs, ARNs: arns,
-		IdleTimeout: cfg.IdleTimeout, Logger: cfg.Logger,
+		IdleTimeout: cfg.IdleTimeout, MaxConcurrency: cfg.MaxConcurrency, Logger: cfg.Logger,
 	})
 	s.Functions.OnChange(func(old, new *function.Function) {
 		if old != nil && (new == nil || old.EnvironmentKey() != new.EnvironmentKey()) {
