@@ -78,4 +78,3 @@ func TestFreezeThaw(t *testing.T) {
 	}
 	waitChange("thawed")
 }
-
