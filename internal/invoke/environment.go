@@ -132,7 +132,6 @@ func (r *Router) environ(f *function.Function, stream string) []string {
 		"AWS_REGION=" + r.cfg.ARNs.Region,
 		"AWS_DEFAULT_REGION=" + r.cfg.ARNs.Region,
 		"_HANDLER=" + f.Handler,
-		"LAMBDA_RUNTIME_DIR=/var/runtime",
 		"TZ=:UTC",
 		"LANG=en_US.UTF-8",
 		"PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin",

@@ -372,7 +372,7 @@ func TestEnvironmentVariables(t *testing.T) {
 	want := map[string]string{
 		"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-		"_HANDLER": "bootstrap", "LAMBDA_RUNTIME_DIR": "/var/runtime", "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/f",
+		"_HANDLER": "bootstrap", "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/f",
 		"TZ": ":UTC", "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand", "MINE": "x=y",
 	}
 	for k, v := range want {

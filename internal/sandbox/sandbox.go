@@ -11,11 +11,18 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 )
 
-// TaskRoot is where function code appears inside a sandbox (LAMBDA_TASK_ROOT on AWS).
-// Drivers without their own mount namespace report the host directory instead.
-const TaskRoot = "/var/task"
+// Where things appear inside a sandbox. Drivers without their own mount namespace use the
+// host directories instead, and say so in LAMBDA_TASK_ROOT, LAMBDA_RUNTIME_DIR and
+// _LAMBENT_OPT_DIR.
+const (
+	TaskRoot   = "/var/task"    // the function's code (LAMBDA_TASK_ROOT)
+	RuntimeDir = "/var/runtime" // Lambent's runtime interface client, for managed runtimes
+	OptDir     = "/opt"         // the function's layers, merged
+)
 
 // Sentinel errors of drivers and sandboxes.
 var (
@@ -45,10 +52,14 @@ type Spec struct {
 	ID string
 	// CodeDir is the host directory holding the extracted code; the sandbox must only read it.
 	CodeDir string
-	// Entrypoint is the program to run, relative to the task root ("bootstrap").
+	// Entrypoint is the program to run: relative to the task root ("bootstrap"), or an absolute
+	// path as the sandbox sees it (under RuntimeDir, TaskRoot or OptDir, or a host program in /usr).
 	Entrypoint string
+	// RuntimeDir and OptDir are host directories shown read-only at RuntimeDir and OptDir;
+	// empty for none.
+	RuntimeDir, OptDir string
 	// Env is the environment the function sees, as KEY=value. The driver adds
-	// LAMBDA_TASK_ROOT and AWS_LAMBDA_RUNTIME_API.
+	// LAMBDA_TASK_ROOT, LAMBDA_RUNTIME_DIR, _LAMBENT_OPT_DIR and AWS_LAMBDA_RUNTIME_API.
 	Env []string
 	// MemoryMB and EphemeralStorageMB are the function's limits; drivers that isolate enforce them.
 	MemoryMB           int
@@ -80,4 +91,21 @@ type Sandbox interface {
 	Kill() error
 	// MaxMemoryBytes is the peak memory the sandbox has used so far, also after it ended.
 	MaxMemoryBytes() int64
+}
+
+// HostPath maps a path as a sandbox sees it to the host directory that a driver without its own
+// mount namespace uses: /var/task, /var/runtime and /opt map to spec's directories; other
+// absolute paths are the host's own; relative paths are under the task root.
+func (spec *Spec) HostPath(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return filepath.Join(spec.CodeDir, p)
+	}
+	for _, m := range []struct{ in, host string }{
+		{TaskRoot, spec.CodeDir}, {RuntimeDir, spec.RuntimeDir}, {OptDir, spec.OptDir},
+	} {
+		if rest, ok := strings.CutPrefix(p, m.in); ok && (rest == "" || rest[0] == '/') && m.host != "" {
+			return m.host + rest
+		}
+	}
+	return p
 }

@@ -160,8 +160,10 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox,
 		return nil, fmt.Errorf("sandbox %s: limits: %w", spec.ID, err)
 	}
 	msg, _ := json.Marshal(specialization{
-		CodeDir: spec.CodeDir, Entrypoint: spec.Entrypoint, TmpMB: max(spec.EphemeralStorageMB, 512),
-		Env: append(append([]string(nil), spec.Env...), "LAMBDA_TASK_ROOT="+sandbox.TaskRoot, "AWS_LAMBDA_RUNTIME_API="+RuntimeAPIAddr),
+		CodeDir: spec.CodeDir, RuntimeDir: spec.RuntimeDir, OptDir: spec.OptDir,
+		Entrypoint: spec.Entrypoint, TmpMB: max(spec.EphemeralStorageMB, 512),
+		Env: append(append([]string(nil), spec.Env...), "LAMBDA_TASK_ROOT="+sandbox.TaskRoot,
+			"LAMBDA_RUNTIME_DIR="+sandbox.RuntimeDir, "_LAMBENT_OPT_DIR="+sandbox.OptDir, "AWS_LAMBDA_RUNTIME_API="+RuntimeAPIAddr),
 	})
 	if err := unix.Sendmsg(s.ctl, msg, unix.UnixRights(int(spec.Output.Fd())), nil, 0); err != nil {
 		return nil, fmt.Errorf("sandbox %s: configure init: %w", spec.ID, err)

@@ -33,7 +33,9 @@ type initConfig struct {
 // file descriptor of the function's output as SCM_RIGHTS.
 type specialization struct {
 	CodeDir    string   // mounted read-only at /var/task
-	Entrypoint string   // relative to /var/task
+	RuntimeDir string   // mounted read-only at /var/runtime, if set
+	OptDir     string   // mounted read-only at /opt, if set
+	Entrypoint string   // relative to /var/task, or absolute
 	Env        []string // the function's environment
 	TmpMB      int      // size of /tmp
 }
@@ -70,7 +72,10 @@ func Init() {
 	if err := dropPrivileges(&cfg); err != nil {
 		fail("setup", err)
 	}
-	entry := filepath.Join("/var/task", spec.Entrypoint)
+	entry := spec.Entrypoint
+	if !filepath.IsAbs(entry) {
+		entry = filepath.Join("/var/task", entry)
+	}
 	err = syscall.Exec(entry, []string{entry}, spec.Env)
 	// A server process forked at the moment the code was written may still hold it open for
 	// writing, for the microseconds until its own exec: try again briefly.
@@ -171,8 +176,15 @@ func specialize(cfg *initConfig, spec *specialization, output int) error {
 		}
 	}
 	unix.Close(output)
-	if err := bindReadOnly(spec.CodeDir, filepath.Join(r, "var/task")); err != nil {
-		return err
+	for _, m := range []struct{ host, at string }{
+		{spec.CodeDir, "var/task"}, {spec.RuntimeDir, "var/runtime"}, {spec.OptDir, "opt"},
+	} {
+		if m.host == "" {
+			continue
+		}
+		if err := bindReadOnly(m.host, filepath.Join(r, m.at)); err != nil {
+			return err
+		}
 	}
 	tmp := "mode=1777,size=" + strconv.Itoa(spec.TmpMB) + "m"
 	if err := unix.Mount("tmpfs", filepath.Join(r, "tmp"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmp); err != nil {

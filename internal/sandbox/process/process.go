@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -39,10 +38,12 @@ func (*Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, e
 	srv := &http.Server{Handler: spec.RuntimeAPI, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 
-	cmd := exec.Command(filepath.Join(spec.CodeDir, spec.Entrypoint))
+	cmd := exec.Command(spec.HostPath(spec.Entrypoint))
 	cmd.Dir = spec.CodeDir
 	cmd.Env = append(append([]string(nil), spec.Env...),
 		"LAMBDA_TASK_ROOT="+spec.CodeDir,
+		"LAMBDA_RUNTIME_DIR="+spec.HostPath(sandbox.RuntimeDir),
+		"_LAMBENT_OPT_DIR="+spec.HostPath(sandbox.OptDir),
 		"AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
 	cmd.Stdout = spec.Output
 	cmd.Stderr = spec.Output

@@ -41,6 +41,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 	t.Run("KillTree", func(t *testing.T) { t.Parallel(); testKillTree(t, newDriver(t), bin) })
 	t.Run("KillAfterExit", func(t *testing.T) { t.Parallel(); testKillAfterExit(t, newDriver(t), bin) })
 	t.Run("MaxMemory", func(t *testing.T) { t.Parallel(); testMaxMemory(t, newDriver(t), bin) })
+	t.Run("RuntimeEntrypoint", func(t *testing.T) { t.Parallel(); testRuntimeEntrypoint(t, newDriver(t), bin) })
 	t.Run("MissingEntrypoint", func(t *testing.T) { t.Parallel(); testMissingEntrypoint(t, newDriver(t), bin) })
 }
 
@@ -72,11 +73,13 @@ type box struct {
 
 // report is what the helper tells the suite (helper.Report).
 type report struct {
-	Pid    int      `json:"pid"`
-	Cwd    string   `json:"cwd"`
-	Env    []string `json:"env"`
-	Marker string   `json:"marker"`
-	Local  string   `json:"local"`
+	Pid           int      `json:"pid"`
+	Cwd           string   `json:"cwd"`
+	Env           []string `json:"env"`
+	Marker        string   `json:"marker"`
+	Local         string   `json:"local"`
+	RuntimeMarker string   `json:"runtimeMarker"`
+	OptMarker     string   `json:"optMarker"`
 }
 
 type event struct {
@@ -111,6 +114,17 @@ func tryStart(t *testing.T, d sandbox.Driver, bin, entrypoint, mode string, env 
 	if err := os.WriteFile(filepath.Join(code, "marker.txt"), []byte("marker "+b.nonce), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A runtime directory (holding the helper too, for entrypoints under sandbox.RuntimeDir)
+	// and a layers directory, each with its own marker.
+	rtDir, optDir := t.TempDir(), t.TempDir()
+	for _, d := range []string{code, rtDir, optDir} {
+		os.Chmod(d, 0o755) // readable by a sandbox's unprivileged user
+	}
+	if err := install(bin, filepath.Join(rtDir, "bootstrap")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(rtDir, "marker.txt"), []byte("runtime "+b.nonce), 0o644)
+	os.WriteFile(filepath.Join(optDir, "marker.txt"), []byte("opt "+b.nonce), 0o644)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +157,8 @@ func tryStart(t *testing.T, d sandbox.Driver, bin, entrypoint, mode string, env 
 	b.spec = sandbox.Spec{
 		ID:                 b.nonce,
 		CodeDir:            code,
+		RuntimeDir:         rtDir,
+		OptDir:             optDir,
 		Entrypoint:         entrypoint,
 		Env:                append([]string{"SANDBOXTEST_MODE=" + mode, "SANDBOXTEST_NONCE=" + b.nonce}, env...),
 		MemoryMB:           256,
@@ -275,8 +291,15 @@ func testEnvironment(t *testing.T, d sandbox.Driver, bin string) {
 	if env["AWS_LAMBDA_RUNTIME_API"] == "" {
 		t.Error("AWS_LAMBDA_RUNTIME_API not set")
 	}
-	// Exactly the Spec's environment plus the two the driver adds: nothing of the host leaks in.
-	want := append(slices.Clone(b.spec.Env), "LAMBDA_TASK_ROOT="+root, "AWS_LAMBDA_RUNTIME_API="+env["AWS_LAMBDA_RUNTIME_API"])
+	if want := "runtime " + b.nonce; rep.RuntimeMarker != want {
+		t.Errorf("read %q through LAMBDA_RUNTIME_DIR %q, want %q", rep.RuntimeMarker, env["LAMBDA_RUNTIME_DIR"], want)
+	}
+	if want := "opt " + b.nonce; rep.OptMarker != want {
+		t.Errorf("read %q through _LAMBENT_OPT_DIR %q, want %q", rep.OptMarker, env["_LAMBENT_OPT_DIR"], want)
+	}
+	// Exactly the Spec's environment plus what the driver adds: nothing of the host leaks in.
+	want := append(slices.Clone(b.spec.Env), "LAMBDA_TASK_ROOT="+root, "AWS_LAMBDA_RUNTIME_API="+env["AWS_LAMBDA_RUNTIME_API"],
+		"LAMBDA_RUNTIME_DIR="+env["LAMBDA_RUNTIME_DIR"], "_LAMBENT_OPT_DIR="+env["_LAMBENT_OPT_DIR"])
 	got := slices.Clone(rep.Env)
 	slices.Sort(want)
 	slices.Sort(got)
@@ -407,5 +430,17 @@ func testMissingEntrypoint(t *testing.T, d sandbox.Driver, bin string) {
 	_, err := tryStart(t, d, bin, "no-such-bootstrap", "stay")
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Start with a missing entrypoint: %v, want an error matching fs.ErrNotExist", err)
+	}
+}
+
+// testRuntimeEntrypoint runs an entrypoint given as a path under sandbox.RuntimeDir, as the
+// managed runtimes do.
+func testRuntimeEntrypoint(t *testing.T, d sandbox.Driver, bin string) {
+	b, err := tryStart(t, d, bin, sandbox.RuntimeDir+"/bootstrap", "stay")
+	if err != nil {
+		t.Fatalf("Start with entrypoint %s/bootstrap: %v", sandbox.RuntimeDir, err)
+	}
+	if rep := b.awaitHello(); rep.RuntimeMarker != "runtime "+b.nonce {
+		t.Errorf("runtime marker %q", rep.RuntimeMarker)
 	}
 }

@@ -30,6 +30,9 @@ type Report struct {
 	Env    []string `json:"env"`
 	Marker string   `json:"marker"` // $LAMBDA_TASK_ROOT/marker.txt
 	Local  string   `json:"local"`  // ./marker.txt
+	// $LAMBDA_RUNTIME_DIR/marker.txt and $_LAMBENT_OPT_DIR/marker.txt
+	RuntimeMarker string `json:"runtimeMarker"`
+	OptMarker     string `json:"optMarker"`
 }
 
 var api = "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API")
@@ -44,7 +47,10 @@ func main() {
 	wd, _ := os.Getwd()
 	marker, _ := os.ReadFile(filepath.Join(os.Getenv("LAMBDA_TASK_ROOT"), "marker.txt"))
 	local, _ := os.ReadFile("marker.txt")
-	post("/hello", Report{Pid: os.Getpid(), Cwd: wd, Env: os.Environ(), Marker: string(marker), Local: string(local)})
+	rt, _ := os.ReadFile(filepath.Join(os.Getenv("LAMBDA_RUNTIME_DIR"), "marker.txt"))
+	opt, _ := os.ReadFile(filepath.Join(os.Getenv("_LAMBENT_OPT_DIR"), "marker.txt"))
+	post("/hello", Report{Pid: os.Getpid(), Cwd: wd, Env: os.Environ(), Marker: string(marker), Local: string(local),
+		RuntimeMarker: string(rt), OptMarker: string(opt)})
 
 	switch os.Getenv("SANDBOXTEST_MODE") {
 	case "exit":
