@@ -64,9 +64,16 @@ func (f *Bucket) Delete(ctx context.Context, key string, last uint64) error {
 	return err
 }
 
-// List returns every current entry, ordered by key.
-func (f *Bucket) List(ctx context.Context) ([]Entry, error) {
-	lister, err := f.kv.ListKeys(ctx)
+// List returns every current entry, ordered by key; with filters, only the entries whose key
+// matches one of them (NATS subject wildcards over the key's dot-separated tokens: "a.*").
+func (f *Bucket) List(ctx context.Context, filters ...string) ([]Entry, error) {
+	var lister jetstream.KeyLister
+	var err error
+	if len(filters) > 0 {
+		lister, err = f.kv.ListKeysFiltered(ctx, filters...)
+	} else {
+		lister, err = f.kv.ListKeys(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,5 @@
-// Package state owns Lambent's durable state in NATS JetStream: function metadata in a KV
-// bucket, code artifacts in an Object Store, asynchronous invocations and logs in streams.
+// Package state owns Lambent's durable state in NATS JetStream: function and layer metadata in
+// KV buckets, code artifacts in an Object Store, asynchronous invocations and logs in streams.
 // By default it embeds a NATS server that accepts only in-process connections; given a URL it
 // uses an external NATS cluster instead, so the same code serves cluster mode.
 //
@@ -58,6 +58,7 @@ type Store struct {
 	closeOnce sync.Once
 
 	Functions *Bucket
+	Layers    *Bucket // layer versions and each layer name's version counter
 	Code      *Blobs
 	Async     *Queue
 	Logs      *Logs
@@ -127,6 +128,14 @@ func (s *Store) setup(ctx context.Context, o Options) error {
 		return fmt.Errorf("functions bucket: %w", err)
 	}
 	s.Functions = &Bucket{kv: fns}
+	layers, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: "lambent_layers", History: 1, Replicas: o.Replicas,
+		Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("layers bucket: %w", err)
+	}
+	s.Layers = &Bucket{kv: layers}
 	obs, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket: "lambent_code", Replicas: o.Replicas, Storage: jetstream.FileStorage,
 	})

@@ -152,6 +152,36 @@ func TestBucket(t *testing.T) {
 	})
 }
 
+func TestBucketListFiltered(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(*testing.T, Options) *Store) {
+		ctx := ctxT(t)
+		b := open(t, Options{}).Layers
+		if got, err := b.List(ctx, "a.*"); err != nil || len(got) != 0 {
+			t.Fatalf("filtered List of an empty bucket = %v, %v; want none", got, err)
+		}
+		for _, k := range []string{"a", "a.1", "a.2", "ab.1", "b.1"} {
+			if _, err := b.Create(ctx, k, []byte(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tt := range []struct {
+			filters []string
+			want    string
+		}{
+			{[]string{"a.*"}, "a.1,a.2"},
+			{[]string{"*.*"}, "a.1,a.2,ab.1,b.1"},
+			{[]string{"a.*", "b.*"}, "a.1,a.2,b.1"},
+			{[]string{"c.*"}, ""},
+			{nil, "a,a.1,a.2,ab.1,b.1"},
+		} {
+			got, err := b.List(ctx, tt.filters...)
+			if err != nil || entryKeys(got) != tt.want {
+				t.Errorf("List(%q) = %s, %v; want %s", tt.filters, entryKeys(got), err, tt.want)
+			}
+		}
+	})
+}
+
 func entryKeys(es []Entry) string {
 	var keys []string
 	for _, e := range es {
