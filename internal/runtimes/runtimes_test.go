@@ -3,6 +3,7 @@ package runtimes
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -50,6 +51,12 @@ func TestInstallIsIdempotentAndConcurrent(t *testing.T) {
 		got, err := os.ReadFile(filepath.Join(roots[0], name))
 		if err != nil || string(got) != string(want) {
 			t.Errorf("%s: installed copy differs from the embedded one (%v)", name, err)
+		}
+	}
+	if _, err := exec.LookPath(Managed["python3.12"].Interpreter); err == nil {
+		cached, _ := filepath.Glob(filepath.Join(roots[0], "python", "__pycache__", "_lambent_ric.*.pyc"))
+		if len(cached) == 0 {
+			t.Errorf("no bytecode of the Python client under %s: every cold start would compile it", roots[0])
 		}
 	}
 	info, err := os.Stat(roots[0])
