@@ -74,6 +74,11 @@ type Function struct {
 	CodeSize     int64  `json:"codeSize"`     // zip bytes
 	UnzippedSize int64  `json:"unzippedSize"` // extracted bytes
 
+	// Layers are the layer versions the function uses, in order: their contents are merged
+	// at /opt, later layers overwriting earlier ones. Lambda's responses show each one's ARN
+	// and CodeSize; Digest names what the sandbox mounts.
+	Layers []LayerRef `json:"layers,omitempty"`
+
 	State                      string    `json:"state"`
 	StateReason                string    `json:"stateReason,omitempty"`
 	StateReasonCode            string    `json:"stateReasonCode,omitempty"`
@@ -86,6 +91,41 @@ type Function struct {
 	Revision uint64 `json:"-"`
 	// envKey caches EnvironmentKey for records in the Registry, which never change.
 	envKey string
+}
+
+// LayerRef is one layer version a function uses, as it was when the function took it: a
+// layer version deleted later stays usable by the functions that have it.
+type LayerRef struct {
+	Arn          string `json:"arn"`          // layer version ARN
+	CodeSize     int64  `json:"codeSize"`     // zip bytes, as Lambda shows it
+	Digest       string `json:"digest"`       // hex SHA-256 of the zip: its blob and extracted dir
+	UnzippedSize int64  `json:"unzippedSize"` // extracted bytes, counted against the size limit
+}
+
+// LayerDigests returns the digests of the function's layers, in order: what
+// code.Store.Layers merges into the directory mounted at /opt.
+func (f *Function) LayerDigests() []string {
+	if len(f.Layers) == 0 {
+		return nil
+	}
+	out := make([]string, len(f.Layers))
+	for i, l := range f.Layers {
+		out[i] = l.Digest
+	}
+	return out
+}
+
+// CheckCodeSize refuses a function whose code and layers together unzip to more than max
+// bytes, with Lambda's message.
+func (f *Function) CheckCodeSize(max int64) error {
+	total := f.UnzippedSize
+	for _, l := range f.Layers {
+		total += l.UnzippedSize
+	}
+	if total > max {
+		return classed(ErrInvalid, "Function code combined with layers exceeds the maximum allowed size of %d bytes. The actual size is %d bytes.", max, total)
+	}
+	return nil
 }
 
 // RevisionID is Lambda's RevisionId for this record: a UUID-shaped name of its bucket revision.
@@ -111,8 +151,8 @@ func (f *Function) environmentKey() string {
 	}
 	sort.Strings(keys)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s|%s|%s|%d|%d|%d|%s", f.CodeDigest, f.Runtime, f.Handler, f.MemorySize,
-		f.Timeout, f.EphemeralStorage, strings.Join(f.Architectures, ","))
+	fmt.Fprintf(&b, "%s|%s|%s|%d|%d|%d|%s|%s", f.CodeDigest, f.Runtime, f.Handler, f.MemorySize,
+		f.Timeout, f.EphemeralStorage, strings.Join(f.Architectures, ","), strings.Join(f.LayerDigests(), ","))
 	for _, k := range keys {
 		fmt.Fprintf(&b, "|%s=%s", k, f.Environment[k])
 	}
@@ -124,6 +164,7 @@ func (f *Function) Clone() *Function {
 	c := *f
 	c.envKey = "" // the copy is for changing
 	c.Architectures = append([]string(nil), f.Architectures...)
+	c.Layers = append([]LayerRef(nil), f.Layers...)
 	c.Environment = cloneMap(f.Environment)
 	c.Tags = cloneMap(f.Tags)
 	return &c

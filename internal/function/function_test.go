@@ -77,3 +77,36 @@ func TestRevisionID(t *testing.T) {
 		t.Errorf("RevisionID %q should be a stable UUID v4 shape", id)
 	}
 }
+
+func TestLayers(t *testing.T) {
+	base := &Function{Name: "fn", CodeDigest: "c", UnzippedSize: 100}
+	one := base.Clone()
+	one.Layers = []LayerRef{{Arn: "arn:aws:lambda:us-east-1:000000000000:layer:a:1", CodeSize: 10, Digest: "da", UnzippedSize: 50}}
+	two := one.Clone()
+	two.Layers = append(two.Layers, LayerRef{Arn: "arn:aws:lambda:us-east-1:000000000000:layer:b:1", Digest: "db", UnzippedSize: 60})
+	swapped := two.Clone()
+	swapped.Layers[0], swapped.Layers[1] = swapped.Layers[1], swapped.Layers[0]
+	if one.Layers[0].Digest != "da" || len(one.Layers) != 1 {
+		t.Fatalf("Clone shares Layers: %+v", one.Layers)
+	}
+	keys := map[string]bool{}
+	for _, f := range []*Function{base, one, two, swapped} {
+		keys[f.EnvironmentKey()] = true
+	}
+	if len(keys) != 4 {
+		t.Errorf("EnvironmentKey should change with the layers and their order: %v", keys)
+	}
+	if got := swapped.LayerDigests(); len(got) != 2 || got[0] != "db" || got[1] != "da" {
+		t.Errorf("LayerDigests = %v, want [db da]", got)
+	}
+	if base.LayerDigests() != nil {
+		t.Errorf("LayerDigests without layers = %v, want nil", base.LayerDigests())
+	}
+	if err := two.CheckCodeSize(210); err != nil {
+		t.Errorf("CheckCodeSize at the limit: %v", err)
+	}
+	err := two.CheckCodeSize(209)
+	if want := "Function code combined with layers exceeds the maximum allowed size of 209 bytes. The actual size is 210 bytes."; err == nil || err.Error() != want || !errors.Is(err, ErrInvalid) {
+		t.Errorf("CheckCodeSize over the limit = %v, want %s", err, want)
+	}
+}
