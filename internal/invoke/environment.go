@@ -92,12 +92,16 @@ func (r *Router) start(ctx context.Context, f *function.Function) (*environment,
 	spec := sandbox.Spec{
 		ID:                 id,
 		CodeDir:            dir,
-		Entrypoint:         function.Runtimes[f.Runtime],
-		Env:                r.environ(f, stream),
+		Entrypoint:         "bootstrap", // the provided runtimes
+		Env:                r.environ(f, stream, nil),
 		MemoryMB:           f.MemorySize,
 		EphemeralStorageMB: f.EphemeralStorage,
 		RuntimeAPI:         api,
 		Output:             capture.Output(),
+	}
+	if rt, ok := r.cfg.Runtimes[f.Runtime]; ok {
+		spec.Entrypoint, spec.Args, spec.RuntimeDir = rt.Entrypoint, rt.Args, rt.Dir
+		spec.Env = r.environ(f, stream, rt.Env)
 	}
 	sb, err := r.cfg.Driver.Start(ctx, spec)
 	if err != nil {
@@ -120,8 +124,9 @@ func (r *Router) start(ctx context.Context, f *function.Function) (*environment,
 	}, nil
 }
 
-// environ is what AWS sets in a function's environment, then the function's own variables.
-func (r *Router) environ(f *function.Function, stream string) []string {
+// environ is what AWS sets in a function's environment, then the runtime's (extra), then the
+// function's own variables; a function's variable replaces a runtime's of the same name.
+func (r *Router) environ(f *function.Function, stream string, extra []string) []string {
 	env := []string{
 		"AWS_LAMBDA_FUNCTION_NAME=" + f.Name,
 		"AWS_LAMBDA_FUNCTION_VERSION=" + function.LatestVersion,
@@ -136,6 +141,11 @@ func (r *Router) environ(f *function.Function, stream string) []string {
 		"LANG=en_US.UTF-8",
 		"PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin",
 		"LD_LIBRARY_PATH=/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+	}
+	for _, kv := range extra {
+		if k, _, _ := strings.Cut(kv, "="); !hasKey(f.Environment, k) {
+			env = append(env, kv)
+		}
 	}
 	for k, v := range f.Environment {
 		env = append(env, k+"="+v)
@@ -319,4 +329,9 @@ func traceID() string {
 	rand.Read(b[:])
 	h := hex.EncodeToString(b[:])
 	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", time.Now().Unix(), h[:24], h[24:])
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
 }

@@ -31,8 +31,20 @@ type Code interface {
 	Dir(ctx context.Context, digest string) (string, error)
 }
 
+// Runtime is how a managed runtime starts: its program and arguments as the sandbox sees
+// them, the variables it adds, and the host directory shown at sandbox.RuntimeDir.
+type Runtime struct {
+	Entrypoint string
+	Args       []string
+	Env        []string
+	Dir        string
+}
+
 // Config wires a Router.
 type Config struct {
+	// Runtimes are the managed runtimes this server runs, by name; any other runtime is a
+	// provided one, whose code brings its bootstrap.
+	Runtimes map[string]Runtime
 	Driver sandbox.Driver
 	Code   Code
 	Logs   logs.Sink

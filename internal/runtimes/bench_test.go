@@ -94,7 +94,7 @@ func BenchmarkColdInit(b *testing.B) {
 					"AWS_LAMBDA_FUNCTION_NAME=hello",
 					"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 					"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
-					"LAMBENT_OPT_DIR=" + filepath.Join(task, "opt"),
+					"_LAMBENT_OPT_DIR=" + filepath.Join(task, "opt"),
 				}, rt.Env...)
 				b.StartTimer()
 				begin := time.Now()

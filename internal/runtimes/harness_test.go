@@ -46,7 +46,7 @@ type function struct {
 	runtime string
 	handler string
 	files   map[string]string // task root files, by slash-separated path
-	opt     map[string]string // files of the /opt stand-in (LAMBENT_OPT_DIR)
+	opt     map[string]string // files of the /opt stand-in (_LAMBENT_OPT_DIR)
 	env     []string          // more variables
 	noEnv   bool              // leave out Managed[runtime].Env (NODE_PATH, AWS_EXECUTION_ENV)
 }
@@ -130,7 +130,7 @@ func start(t testing.TB, fn function) *env {
 		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/fn-under-test",
 		"AWS_LAMBDA_LOG_STREAM_NAME=2024/01/02/[$LATEST]0123456789abcdef",
 		"AWS_REGION=us-east-1",
-		"LAMBENT_OPT_DIR=" + e.opt,
+		"_LAMBENT_OPT_DIR=" + e.opt,
 	}
 	if !fn.noEnv {
 		for _, kv := range rt.Env {

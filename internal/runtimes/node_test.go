@@ -19,7 +19,7 @@ func TestNodeResponses(t *testing.T) {
 		handler string
 		files   map[string]string
 		opt     map[string]string
-		noEnv   bool // no NODE_PATH from Managed: the client derives it from LAMBENT_OPT_DIR
+		noEnv   bool // no NODE_PATH from Managed: the client derives it from _LAMBENT_OPT_DIR
 		event   string
 		want    string
 	}{

@@ -32,7 +32,7 @@ var clients embed.FS
 // AWS_LAMBDA_RUNTIME_API (host:port of the environment's Runtime API), _HANDLER,
 // LAMBDA_TASK_ROOT (also its working directory), AWS_LAMBDA_FUNCTION_NAME,
 // AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
-// AWS_LAMBDA_LOG_STREAM_NAME, and Env. LAMBENT_OPT_DIR, when set, replaces /opt as the root of
+// AWS_LAMBDA_LOG_STREAM_NAME, and Env. _LAMBENT_OPT_DIR, when set, replaces /opt as the root of
 // the layers' directories (for tests and for hosts that cannot mount layers at /opt).
 type Runtime struct {
 	Interpreter string   // absolute path of the interpreter on the host

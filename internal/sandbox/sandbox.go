@@ -55,6 +55,8 @@ type Spec struct {
 	// Entrypoint is the program to run: relative to the task root ("bootstrap"), or an absolute
 	// path as the sandbox sees it (under RuntimeDir, TaskRoot or OptDir, or a host program in /usr).
 	Entrypoint string
+	// Args are the entrypoint's arguments; paths in them are as the sandbox sees them.
+	Args []string
 	// RuntimeDir and OptDir are host directories shown read-only at RuntimeDir and OptDir;
 	// empty for none.
 	RuntimeDir, OptDir string
@@ -91,6 +93,27 @@ type Sandbox interface {
 	Kill() error
 	// MaxMemoryBytes is the peak memory the sandbox has used so far, also after it ended.
 	MaxMemoryBytes() int64
+}
+
+// HostEnv is env with the path lists a program reads (PATH, LD_LIBRARY_PATH, NODE_PATH,
+// PYTHONPATH) mapped by HostPath, for drivers without a mount namespace.
+func (spec *Spec) HostEnv(env []string) []string {
+	out := make([]string, len(env))
+	for i, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "PATH", "LD_LIBRARY_PATH", "NODE_PATH", "PYTHONPATH":
+			parts := strings.Split(v, ":")
+			for j, p := range parts {
+				if strings.HasPrefix(p, "/") {
+					parts[j] = spec.HostPath(p)
+				}
+			}
+			kv = k + "=" + strings.Join(parts, ":")
+		}
+		out[i] = kv
+	}
+	return out
 }
 
 // HostPath maps a path as a sandbox sees it to the host directory that a driver without its own

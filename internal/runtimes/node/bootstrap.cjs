@@ -99,7 +99,7 @@ function postError(urlPath, err) {
 // setNodePath gives the function AWS's NODE_PATH when the server did not set one.
 function setNodePath() {
   if (env.NODE_PATH) return;
-  const opt = env.LAMBENT_OPT_DIR || '/opt';
+  const opt = env._LAMBENT_OPT_DIR || '/opt';
   const named = /^AWS_Lambda_nodejs(\d+)/.exec(env.AWS_EXECUTION_ENV || '');
   const major = named ? named[1] : process.versions.node.split('.')[0];
   env.NODE_PATH = [

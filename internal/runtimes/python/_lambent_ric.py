@@ -82,7 +82,7 @@ def _stderr(text):
 
 def set_path(task_root):
     """Puts the task root and the layers' directories first on sys.path, as AWS does."""
-    opt = os.environ.get("LAMBENT_OPT_DIR") or "/opt"
+    opt = os.environ.get("_LAMBENT_OPT_DIR") or "/opt"
     version = "python%d.%d" % sys.version_info[:2]
     first = [task_root, opt + "/python", opt + "/python/lib/%s/site-packages" % version]
     execution_env = os.environ.get("AWS_EXECUTION_ENV", "")

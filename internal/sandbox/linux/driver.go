@@ -161,7 +161,7 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox,
 	}
 	msg, _ := json.Marshal(specialization{
 		CodeDir: spec.CodeDir, RuntimeDir: spec.RuntimeDir, OptDir: spec.OptDir,
-		Entrypoint: spec.Entrypoint, TmpMB: max(spec.EphemeralStorageMB, 512),
+		Entrypoint: spec.Entrypoint, Args: spec.Args, TmpMB: max(spec.EphemeralStorageMB, 512),
 		Env: append(append([]string(nil), spec.Env...), "LAMBDA_TASK_ROOT="+sandbox.TaskRoot,
 			"LAMBDA_RUNTIME_DIR="+sandbox.RuntimeDir, "_LAMBENT_OPT_DIR="+sandbox.OptDir, "AWS_LAMBDA_RUNTIME_API="+RuntimeAPIAddr),
 	})

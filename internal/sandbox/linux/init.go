@@ -36,6 +36,7 @@ type specialization struct {
 	RuntimeDir string   // mounted read-only at /var/runtime, if set
 	OptDir     string   // mounted read-only at /opt, if set
 	Entrypoint string   // relative to /var/task, or absolute
+	Args       []string // the entrypoint's arguments
 	Env        []string // the function's environment
 	TmpMB      int      // size of /tmp
 }
@@ -76,12 +77,13 @@ func Init() {
 	if !filepath.IsAbs(entry) {
 		entry = filepath.Join("/var/task", entry)
 	}
-	err = syscall.Exec(entry, []string{entry}, spec.Env)
+	argv := append([]string{entry}, spec.Args...)
+	err = syscall.Exec(entry, argv, spec.Env)
 	// A server process forked at the moment the code was written may still hold it open for
 	// writing, for the microseconds until its own exec: try again briefly.
 	for i := 0; err == syscall.ETXTBSY && i < 100; i++ {
 		time.Sleep(time.Millisecond)
-		err = syscall.Exec(entry, []string{entry}, spec.Env)
+		err = syscall.Exec(entry, argv, spec.Env)
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {

@@ -38,9 +38,13 @@ func (*Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, e
 	srv := &http.Server{Handler: spec.RuntimeAPI, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 
-	cmd := exec.Command(spec.HostPath(spec.Entrypoint))
+	args := make([]string, len(spec.Args))
+	for i, a := range spec.Args {
+		args[i] = spec.HostPath(a)
+	}
+	cmd := exec.Command(spec.HostPath(spec.Entrypoint), args...)
 	cmd.Dir = spec.CodeDir
-	cmd.Env = append(append([]string(nil), spec.Env...),
+	cmd.Env = append(spec.HostEnv(spec.Env),
 		"LAMBDA_TASK_ROOT="+spec.CodeDir,
 		"LAMBDA_RUNTIME_DIR="+spec.HostPath(sandbox.RuntimeDir),
 		"_LAMBENT_OPT_DIR="+spec.HostPath(sandbox.OptDir),
