@@ -45,10 +45,10 @@ type Config struct {
 	// Runtimes are the managed runtimes this server runs, by name; any other runtime is a
 	// provided one, whose code brings its bootstrap.
 	Runtimes map[string]Runtime
-	Driver sandbox.Driver
-	Code   Code
-	Logs   logs.Sink
-	ARNs   function.ARNs
+	Driver   sandbox.Driver
+	Code     Code
+	Logs     logs.Sink
+	ARNs     function.ARNs
 	// IdleTimeout is how long an unused environment stays warm. Default 10 minutes.
 	IdleTimeout time.Duration
 	// InitTimeout bounds a runtime's init phase. Default 10 s, as on AWS.
