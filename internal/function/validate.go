@@ -21,11 +21,21 @@ const (
 	maxTags                = 50
 )
 
-// Runtimes lists the runtimes Lambent can run, and the entrypoint each starts.
-var Runtimes = map[string]string{
-	"provided.al2023": "bootstrap",
-	"provided.al2":    "bootstrap",
-	"provided":        "bootstrap",
+// KnownRuntimes are the runtime names Lambda's API accepts. Which of them a server can run
+// is the server's to say (the provided ones always; managed ones where their interpreter is).
+var KnownRuntimes = map[string]bool{}
+
+// ProvidedRuntimes run the bootstrap the function's code brings.
+var ProvidedRuntimes = []string{"provided", "provided.al2", "provided.al2023"}
+
+func init() {
+	for _, n := range strings.Fields(`nodejs nodejs4.3 nodejs6.10 nodejs8.10 nodejs10.x nodejs12.x nodejs14.x
+		nodejs16.x nodejs18.x nodejs20.x nodejs22.x java8 java8.al2 java11 java17 java21 python2.7
+		python3.6 python3.7 python3.8 python3.9 python3.10 python3.11 python3.12 python3.13
+		dotnetcore1.0 dotnetcore2.0 dotnetcore2.1 dotnetcore3.1 dotnet6 dotnet8 nodejs4.3-edge go1.x
+		ruby2.5 ruby2.7 ruby3.2 ruby3.3 provided provided.al2 provided.al2023`) {
+		KnownRuntimes[n] = true
+	}
 }
 
 var (
@@ -60,7 +70,7 @@ func (f *Function) Validate() error {
 	if !nameRE.MatchString(f.Name) {
 		return badName(f.Name)
 	}
-	if _, ok := Runtimes[f.Runtime]; !ok {
+	if !KnownRuntimes[f.Runtime] {
 		return invalid("Value %s at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: %s or be a valid ARN", f.Runtime, runtimeList())
 	}
 	if f.Handler == "" || !handlerRE.MatchString(f.Handler) {
@@ -123,8 +133,8 @@ func rangeText(v, lo, hi int) string {
 }
 
 func runtimeList() string {
-	names := make([]string, 0, len(Runtimes))
-	for n := range Runtimes {
+	names := make([]string, 0, len(KnownRuntimes))
+	for n := range KnownRuntimes {
 		names = append(names, n)
 	}
 	sort.Strings(names)

@@ -41,7 +41,7 @@ func TestValidate(t *testing.T) {
 		{"timeout 901", func(f *Function) { f.Timeout = 901 }, ErrValidation, "less than or equal to 900"},
 		{"storage 511", func(f *Function) { f.EphemeralStorage = 511 }, ErrValidation, "at 'ephemeralStorage.size'"},
 		{"storage 10241", func(f *Function) { f.EphemeralStorage = 10241 }, ErrValidation, "at 'ephemeralStorage.size'"},
-		{"runtime", func(f *Function) { f.Runtime = "python3.12" }, ErrInvalid, "Value python3.12 at 'runtime' failed to satisfy constraint"},
+		{"runtime", func(f *Function) { f.Runtime = "cobol85" }, ErrInvalid, "Value cobol85 at 'runtime' failed to satisfy constraint"},
 		{"role", func(f *Function) { f.Role = "r1" }, ErrValidation, `Value 'r1' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`},
 		{"handler empty", func(f *Function) { f.Handler = "" }, ErrValidation, "at 'handler'"},
 		{"handler space", func(f *Function) { f.Handler = "a b" }, ErrValidation, `[^\s]+`},

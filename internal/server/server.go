@@ -39,6 +39,9 @@ type Config struct {
 	NATSURL string
 	// IdleTimeout, AsyncAckWait and AsyncRetryDelays: see invoke and state; zero means default.
 	IdleTimeout time.Duration
+	// Interpreters overrides, by runtime name (python3.12, nodejs20.x), the interpreter a
+	// managed runtime runs; by default Debian's /usr/bin/python3 and /usr/bin/node.
+	Interpreters map[string]string
 	// MaxConcurrency is the account's concurrent executions (default 1000, as on AWS).
 	MaxConcurrency   int
 	AsyncAckWait     time.Duration
@@ -144,8 +147,13 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		return nil, err
 	}
 	arns := function.ARNs{Region: cfg.Region, AccountID: cfg.AccountID}
+	managed, err := managedRuntimes(cfg.DataDir, cfg.Interpreters, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
 	s.Router = invoke.New(invoke.Config{
-		Driver: s.driver, Code: codeStore, Logs: s.Store.Logs, ARNs: arns,
+		Runtimes: managed,
+		Driver:   s.driver, Code: codeStore, Logs: s.Store.Logs, ARNs: arns,
 		IdleTimeout: cfg.IdleTimeout, MaxConcurrency: cfg.MaxConcurrency, Logger: cfg.Logger,
 	})
 	s.Functions.OnChange(func(old, new *function.Function) {
