@@ -145,17 +145,22 @@ func (c *Cache) Remove(digest string) error {
 	return os.RemoveAll(aside)
 }
 
-// Sweep removes leftover temporary directories from interrupted extractions
-// and removals. Call it at start, before any Extract or Remove.
+// Sweep removes leftover temporary directories from interrupted extractions,
+// removals and layer merges. Call it at start, before any other use.
 func (c *Cache) Sweep() error {
-	ents, err := os.ReadDir(c.dir)
-	if err != nil {
-		return err
-	}
 	var errs []error
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), tmpPrefix) {
-			errs = append(errs, os.RemoveAll(filepath.Join(c.dir, e.Name())))
+	for _, dir := range []string{c.dir, filepath.Join(c.dir, layersSubdir)} {
+		ents, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) && dir != c.dir {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), tmpPrefix) {
+				errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+			}
 		}
 	}
 	return errors.Join(errs...)

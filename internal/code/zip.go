@@ -1,7 +1,8 @@
 // Package code owns Lambda deployment packages on the local disk: it validates
 // uploaded zips (size limits, zip bombs, unsafe paths and file types, CRCs) and
 // extracts them into a content-addressed cache of read-only code directories
-// keyed by the zip's SHA-256.
+// keyed by the zip's SHA-256, and merges a function's layers, in order, into
+// one cached directory for /opt.
 //
 // It must not trust anything inside a zip: header sizes, names and symlink
 // targets are all checked, and nothing is ever written outside the cache
