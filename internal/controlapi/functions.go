@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lambent/lambent/internal/code"
@@ -84,6 +86,9 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, body []byte
 		f.Environment = in.Environment.Variables
 	}
 	if err := f.Validate(); err != nil {
+		return err
+	}
+	if err := a.servable(f.Runtime); err != nil {
 		return err
 	}
 	if _, err := a.Functions.Get(f.Name); err == nil {
@@ -259,7 +264,10 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		}
 		f.LastModified = time.Now().UTC()
 		f.LastUpdateStatus, f.LastUpdateStatusReason, f.LastUpdateStatusReasonCode = function.UpdateRunning, "The function is being created.", "Creating"
-		return f.Validate()
+		if err := f.Validate(); err != nil {
+			return err
+		}
+		return a.servable(f.Runtime)
 	})
 	if err != nil {
 		return err
@@ -355,4 +363,14 @@ func (a *API) accountSettings(w http.ResponseWriter, r *http.Request, _ []byte) 
 		},
 		"AccountUsage": map[string]int64{"TotalCodeSize": total, "FunctionCount": int64(len(fns))},
 	})
+}
+
+// servable refuses a runtime Lambda knows but this server cannot run, naming those it can.
+func (a *API) servable(runtime string) error {
+	names := a.Router.Runtimes()
+	if slices.Contains(names, runtime) {
+		return nil
+	}
+	return errorf(400, "InvalidParameterValueException", "The runtime parameter of "+runtime+
+		" is not supported by this Lambent server. The runtimes it can run are: "+strings.Join(names, ", ")+".")
 }

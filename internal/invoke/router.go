@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -302,3 +303,14 @@ func (p *pool) close() {
 
 // MaxConcurrency is the account's limit of concurrent executions.
 func (r *Router) MaxConcurrency() int { return r.cfg.MaxConcurrency }
+
+// Runtimes lists the runtime names this router can run, sorted: the provided ones and the
+// managed ones it was given.
+func (r *Router) Runtimes() []string {
+	names := slices.Clone(function.ProvidedRuntimes)
+	for name := range r.cfg.Runtimes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
