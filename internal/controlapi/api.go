@@ -1,4 +1,5 @@
-// Package controlapi serves Lambda's REST API (2015-03-31 and the account settings route):
+// Package controlapi serves Lambda's REST API (2015-03-31, the 2018-10-31 layers and the
+// account settings route):
 // it authenticates every request with SigV4, decodes AWS's JSON shapes, calls the registry,
 // the code store and the invocation router, and renders results and errors exactly as Lambda
 // does. It owns no state; the mapping from domain errors to AWS error types lives only here.
@@ -22,6 +23,7 @@ import (
 	"github.com/lambent/lambent/internal/code"
 	"github.com/lambent/lambent/internal/function"
 	"github.com/lambent/lambent/internal/invoke"
+	"github.com/lambent/lambent/internal/layer"
 )
 
 // maxRequestBody bounds any API request: a 50 MB zip, base64 in JSON (AWS: 70,167,211 bytes).
@@ -30,6 +32,7 @@ const maxRequestBody = 70167211
 // API is the Lambda control and invoke API.
 type API struct {
 	Functions *function.Registry
+	Layers    *layer.Store
 	Code      *code.Store
 	Router    *invoke.Router
 	Async     *invoke.Async
@@ -59,6 +62,12 @@ func (a *API) Handler() http.Handler {
 	route("PUT /2015-03-31/functions/{name}/configuration", "UpdateFunctionConfiguration", a.updateFunctionConfiguration)
 	route("PUT /2015-03-31/functions/{name}/code", "UpdateFunctionCode", a.updateFunctionCode)
 	route("POST /2015-03-31/functions/{name}/invocations", "Invoke", a.invoke)
+	route("POST /2018-10-31/layers/{LayerName}/versions", "PublishLayerVersion", a.publishLayerVersion)
+	route("GET /2018-10-31/layers/{LayerName}/versions", "ListLayerVersions", a.listLayerVersions)
+	route("GET /2018-10-31/layers/{LayerName}/versions/{VersionNumber}", "GetLayerVersion", a.getLayerVersion)
+	route("DELETE /2018-10-31/layers/{LayerName}/versions/{VersionNumber}", "DeleteLayerVersion", a.deleteLayerVersion)
+	route("GET /2018-10-31/layers", "ListLayers", a.layers) // and GetLayerVersionByArn: ?find=LayerVersion
+	route("GET /2018-10-31/layers/{$}", "ListLayers", a.layers)
 	route("GET /2016-08-19/account-settings", "GetAccountSettings", a.accountSettings)
 	route("GET /2016-08-19/account-settings/{$}", "GetAccountSettings", a.accountSettings)
 	mux.HandleFunc("GET /_lambent/code/{digest}", a.downloadCode)

@@ -10,6 +10,7 @@ import (
 	"github.com/lambent/lambent/internal/code"
 	"github.com/lambent/lambent/internal/function"
 	"github.com/lambent/lambent/internal/invoke"
+	"github.com/lambent/lambent/internal/layer"
 )
 
 // apiError is an error as Lambda returns it: a status, a type in X-Amzn-ErrorType and a body
@@ -44,6 +45,12 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, function.ErrPrecondition):
 		return errorf(412, "PreconditionFailedException", "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 	case errors.Is(err, function.ErrInvalid):
+		return errorf(400, "InvalidParameterValueException", err.Error())
+	case errors.Is(err, layer.ErrNotFound):
+		return errorf(404, "ResourceNotFoundException", "The resource you requested does not exist.")
+	case errors.Is(err, layer.ErrValidation):
+		return errorf(400, "ValidationException", err.Error())
+	case errors.Is(err, layer.ErrInvalid):
 		return errorf(400, "InvalidParameterValueException", err.Error())
 	case errors.Is(err, code.ErrTooLarge):
 		return errorf(400, "InvalidParameterValueException", "Unzipped size must be smaller than 262144000 bytes")

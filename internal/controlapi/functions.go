@@ -36,6 +36,7 @@ type createInput struct {
 	Tags             map[string]string `json:"Tags"`
 	Architectures    []string          `json:"Architectures"`
 	EphemeralStorage *ephemeralStorage `json:"EphemeralStorage"`
+	Layers           []string          `json:"Layers"`
 }
 
 func (a *API) createFunction(w http.ResponseWriter, r *http.Request, body []byte) error {
@@ -91,6 +92,9 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, body []byte
 	if err := a.servable(f.Runtime); err != nil {
 		return err
 	}
+	if f.Layers, err = a.functionLayers(r.Context(), in.Layers); err != nil {
+		return err
+	}
 	if _, err := a.Functions.Get(f.Name); err == nil {
 		return errorf(409, "ResourceConflictException", "Function already exist: "+f.Name)
 	}
@@ -99,6 +103,9 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, body []byte
 		return err
 	}
 	f.CodeSha256, f.CodeDigest, f.CodeSize, f.UnzippedSize = info.Sha256, info.Digest, info.Size, info.UnzippedSize
+	if err := f.CheckCodeSize(a.maxUnzipped()); err != nil {
+		return err
+	}
 	if in.Publish {
 		a.Log.Warn("CreateFunction: Publish is not supported yet; only $LATEST exists", "function", f.Name)
 	}
@@ -112,11 +119,22 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, body []byte
 	return writeJSON(w, http.StatusCreated, a.toConfiguration(f, false))
 }
 
-// Prepare extracts a function's code on this host, then records the function Active and its
-// last update Successful (or Failed), as Lambda moves Pending to Active.
+// Prepare extracts a function's code and merges its layers on this host, then records the
+// function Active and its last update Successful (or Failed), as Lambda moves Pending to Active.
 // Storage hiccups are retried; only a zip that cannot be extracted fails the function.
 func (a *API) Prepare(name, digest string) {
-	_, err := a.Code.Dir(a.Background, digest)
+	var layers []string
+	if f, err := a.Functions.Get(name); err == nil {
+		layers = f.LayerDigests()
+	}
+	ready := func() error {
+		if _, err := a.Code.Dir(a.Background, digest); err != nil {
+			return err
+		}
+		_, err := a.Code.Layers(a.Background, layers)
+		return err
+	}
+	err := ready()
 	for delay := 50 * time.Millisecond; err != nil && !code.IsInvalid(err) && delay < 10*time.Second; delay *= 2 {
 		a.Log.Warn("preparing function code; retrying", "function", name, "err", err)
 		select {
@@ -124,7 +142,7 @@ func (a *API) Prepare(name, digest string) {
 			return
 		case <-time.After(delay):
 		}
-		_, err = a.Code.Dir(a.Background, digest)
+		err = ready()
 	}
 	_, uerr := a.Functions.Update(a.Background, name, "", func(f *function.Function) error {
 		if f.CodeDigest != digest {
@@ -234,6 +252,7 @@ type updateConfigInput struct {
 	Environment      *environment      `json:"Environment"`
 	Runtime          *string           `json:"Runtime"`
 	EphemeralStorage *ephemeralStorage `json:"EphemeralStorage"`
+	Layers           *[]string         `json:"Layers"` // nil: unchanged; empty: none
 	RevisionId       string            `json:"RevisionId"`
 }
 
@@ -245,6 +264,12 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 	var in updateConfigInput
 	if err := decode(body, &in); err != nil {
 		return err
+	}
+	var layers []function.LayerRef
+	if in.Layers != nil {
+		if layers, err = a.functionLayers(r.Context(), *in.Layers); err != nil {
+			return err
+		}
 	}
 	f, err := a.Functions.Update(r.Context(), cur.Name, in.RevisionId, func(f *function.Function) error {
 		if f.LastUpdateStatus == function.UpdateRunning {
@@ -261,6 +286,12 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		}
 		if in.Environment != nil {
 			f.Environment = in.Environment.Variables
+		}
+		if in.Layers != nil {
+			f.Layers = layers
+		}
+		if err := f.CheckCodeSize(a.maxUnzipped()); err != nil {
+			return err
 		}
 		f.LastModified = time.Now().UTC()
 		f.LastUpdateStatus, f.LastUpdateStatusReason, f.LastUpdateStatusReasonCode = function.UpdateRunning, "The function is being created.", "Creating"
@@ -311,6 +342,11 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request, body []
 		return err
 	}
 	if in.DryRun {
+		next := cur.Clone()
+		next.UnzippedSize = info.UnzippedSize
+		if err := next.CheckCodeSize(a.maxUnzipped()); err != nil {
+			return err
+		}
 		c := a.toConfiguration(cur, false)
 		c.CodeSha256, c.CodeSize = info.Sha256, info.Size
 		return writeJSON(w, http.StatusOK, c)
@@ -320,6 +356,9 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request, body []
 			return errorf(409, "ResourceConflictException", "The operation cannot be performed at this time. An update is in progress for resource: "+a.ARNs.Function(f.Name))
 		}
 		f.CodeSha256, f.CodeDigest, f.CodeSize, f.UnzippedSize = info.Sha256, info.Digest, info.Size, info.UnzippedSize
+		if err := f.CheckCodeSize(a.maxUnzipped()); err != nil {
+			return err
+		}
 		if len(in.Architectures) > 0 {
 			f.Architectures = in.Architectures
 		}
@@ -354,6 +393,13 @@ func (a *API) accountSettings(w http.ResponseWriter, r *http.Request, _ []byte) 
 	fns := a.Functions.List()
 	for _, f := range fns {
 		total += f.CodeSize
+	}
+	layers, err := a.Layers.List(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, v := range layers {
+		total += v.CodeSize
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"AccountLimit": map[string]int64{

@@ -17,6 +17,7 @@ type configuration struct {
 	LastUpdateStatus           string           `json:"LastUpdateStatus,omitempty"`
 	LastUpdateStatusReason     string           `json:"LastUpdateStatusReason,omitempty"`
 	LastUpdateStatusReasonCode string           `json:"LastUpdateStatusReasonCode,omitempty"`
+	Layers                     []layerReference `json:"Layers,omitempty"`
 	LoggingConfig              loggingConfig    `json:"LoggingConfig"`
 	MemorySize                 int              `json:"MemorySize"`
 	PackageType                string           `json:"PackageType"`
@@ -84,6 +85,9 @@ func (a *API) toConfiguration(f *function.Function, listed bool) configuration {
 		Timeout:          f.Timeout,
 		TracingConfig:    tracingConfig{Mode: "PassThrough"},
 		Version:          function.LatestVersion,
+	}
+	for _, l := range f.Layers {
+		c.Layers = append(c.Layers, layerReference{Arn: l.Arn, CodeSize: l.CodeSize})
 	}
 	if !listed {
 		c.State, c.StateReason, c.StateReasonCode = f.State, f.StateReason, f.StateReasonCode

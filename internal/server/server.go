@@ -22,6 +22,7 @@ import (
 	"github.com/lambent/lambent/internal/controlapi"
 	"github.com/lambent/lambent/internal/function"
 	"github.com/lambent/lambent/internal/invoke"
+	"github.com/lambent/lambent/internal/layer"
 	"github.com/lambent/lambent/internal/sandbox"
 	"github.com/lambent/lambent/internal/sandbox/linux"
 	"github.com/lambent/lambent/internal/sandbox/process"
@@ -164,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	async := &invoke.Async{Queue: s.Store.Async, Router: s.Router, Functions: s.Functions,
 		RetryDelays: cfg.AsyncRetryDelays}
 	api := &controlapi.API{
-		Functions: s.Functions, Code: codeStore, Router: s.Router, Async: async,
+		Functions: s.Functions, Layers: layer.NewStore(s.Store.Layers), Code: codeStore, Router: s.Router, Async: async,
 		Verifier: auth.NewVerifier(creds), ARNs: arns, URLKey: urlKey(creds), Log: cfg.Logger,
 		Background: ctx,
 	}
