@@ -110,6 +110,17 @@ var awsSources = []awsSource{
 	{op: "PreconditionFailedException", test: "TestLambdaRevisions::test_function_revisions_basic", key: "update_function_configuration_revision_exception"},
 	{op: "InvalidParameterValueException", test: "TestLambdaFunction::test_create_lambda_exceptions", key: "invalid_runtime_exc"},
 	{op: "ResourceConflictException", test: "TestLambdaAlias::test_notfound_and_invalid_routingconfigs", key: "routing_config_exc_already_exist"},
+	{op: "PublishLayerVersion", test: "TestLambdaLayer::test_layer_lifecycle", key: "publish_result"},
+	{op: "PublishLayerVersionEmptyLists", test: "TestLambdaLayer::test_layer_exceptions", key: "publish_empty_result"},
+	{op: "PublishLayerVersionMinimal", test: "TestLambdaLayer::test_layer_s3_content", key: "publish_layer_result"},
+	{op: "GetLayerVersion", test: "TestLambdaLayer::test_layer_lifecycle", key: "get_layer_ver_result"},
+	{op: "GetLayerVersionByArn", test: "TestLambdaLayer::test_layer_lifecycle", key: "get_layer_by_arn_version"},
+	{op: "ListLayerVersions", test: "TestLambdaLayer::test_layer_lifecycle", key: "list_layer_versions_predelete"},
+	{op: "UpdateFunctionConfigurationLayers", test: "TestLambdaLayer::test_layer_lifecycle", key: "update_fn_config"},
+	{op: "GetFunctionConfigurationLayers", test: "TestLambdaLayer::test_layer_lifecycle", key: "get_fn_config"},
+	{op: "LayerVersionNotFound", test: "TestLambdaLayer::test_layer_exceptions", key: "get_layer_version_exc_layer_doesnotexist"},
+	{op: "LayerVersionBelowOne", test: "TestLambdaLayer::test_layer_exceptions", key: "get_layer_version_exc_layer_version_doesnotexist_negative"},
+	{op: "LayerVersionMissingForFunction", test: "TestLambdaLayer::test_layer_function_exceptions", key: "add_nonexistent_layer_version_exc"},
 }
 
 // fromSnapshot extracts the shape of src's response from the snapshot file's contents.

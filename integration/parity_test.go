@@ -115,10 +115,52 @@ func lambentResponses(t *testing.T) map[string]rawResponse {
 	out["ResourceNotFoundException"] = rawCall(t, s, "GET", "/2015-03-31/functions/nonexisting", nil)
 	out["InvalidParameterValueException"] = create("invalid-runtime", "non-existent-runtime")
 	out["ResourceConflictException"] = create("parity", "provided.al2023")
+	layerResponses(t, s, out)
 	for op, r := range out {
-		if !strings.HasSuffix(op, "Exception") && r.Status/100 != 2 {
+		if !strings.HasSuffix(op, "Exception") && !layerErrors[op] && r.Status/100 != 2 {
 			t.Fatalf("%s: %d %s", op, r.Status, r.Body)
 		}
 	}
 	return out
+}
+
+// layerErrors are the layer operations of awsSources that are errors.
+var layerErrors = map[string]bool{"LayerVersionNotFound": true, "LayerVersionBelowOne": true, "LayerVersionMissingForFunction": true}
+
+// layerResponses drives the layer operations of awsSources as the recorded tests did.
+func layerResponses(t *testing.T, s *lambenttest.Server, out map[string]rawResponse) {
+	t.Helper()
+	c := s.Client()
+	zip := lambenttest.Zip(t, map[string]lambenttest.File{"python/lib.py": {Data: []byte("V = 1\n")}})
+	const layers = "/2018-10-31/layers/"
+	publish := map[string]any{
+		"Content": map[string]any{"ZipFile": zip}, "Description": "a layer", "LicenseInfo": "MIT",
+		"CompatibleRuntimes": []string{"python3.12"}, "CompatibleArchitectures": []string{"x86_64"},
+	}
+	out["PublishLayerVersion"] = rawCall(t, s, "POST", layers+"parity-layer/versions", publish)
+	rawCall(t, s, "POST", layers+"parity-layer/versions", publish)
+	out["PublishLayerVersionEmptyLists"] = rawCall(t, s, "POST", layers+"parity-empty/versions", map[string]any{
+		"Content": map[string]any{"ZipFile": zip}, "CompatibleRuntimes": []string{}, "CompatibleArchitectures": []string{},
+	})
+	out["PublishLayerVersionMinimal"] = rawCall(t, s, "POST", layers+"parity-minimal/versions", map[string]any{"Content": map[string]any{"ZipFile": zip}})
+	out["GetLayerVersion"] = rawCall(t, s, "GET", layers+"parity-layer/versions/1", nil)
+	arn := "arn:aws:lambda:us-east-1:000000000000:layer:parity-layer"
+	out["GetLayerVersionByArn"] = rawCall(t, s, "GET", query("/2018-10-31/layers", "find", "LayerVersion", "Arn", arn+":1"), nil)
+	out["ListLayerVersions"] = rawCall(t, s, "GET", layers+"parity-layer/versions", nil)
+	out["LayerVersionNotFound"] = rawCall(t, s, "GET", layers+"parity-nothing/versions/1", nil)
+	out["LayerVersionBelowOne"] = rawCall(t, s, "GET", layers+"parity-layer/versions/-1", nil)
+
+	fn := map[string]any{
+		"FunctionName": "parity-layered", "Runtime": "provided.al2023", "Handler": "bootstrap", "Role": lambenttest.Role,
+		"Code": map[string]any{"ZipFile": lambenttest.Function(t, "probe")}, "Timeout": 30,
+	}
+	if r := rawCall(t, s, "POST", "/2015-03-31/functions", fn); r.Status != 201 {
+		t.Fatalf("create parity-layered: %d %s", r.Status, r.Body)
+	}
+	waitActive(t, c, "parity-layered")
+	const cfg = "/2015-03-31/functions/parity-layered/configuration"
+	out["LayerVersionMissingForFunction"] = rawCall(t, s, "PUT", cfg, map[string]any{"Layers": []string{arn + ":9"}})
+	out["UpdateFunctionConfigurationLayers"] = rawCall(t, s, "PUT", cfg, map[string]any{"Layers": []string{arn + ":1"}})
+	waitUpdated(t, c, "parity-layered")
+	out["GetFunctionConfigurationLayers"] = rawCall(t, s, "GET", cfg, nil)
 }
