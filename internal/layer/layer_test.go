@@ -115,3 +115,54 @@ func TestMatches(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseName(f *testing.F) {
+	for _, s := range []string{"lib", "arn:aws:lambda:us-east-1:000000000000:layer:lib", "arn:aws:lambda:us-east-1:000000000000:layer:lib:1", "a.b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ref, err := arns.ParseName(s)
+		if err != nil {
+			if ref != (Ref{}) || !errors.Is(err, ErrValidation) {
+				t.Fatalf("ParseName(%q) = %+v, %v: a result with an error, or not a validation error", s, ref, err)
+			}
+			return
+		}
+		// A parsed name is a safe bucket key and names the same layer as its ARN.
+		if ref.Name == "" || strings.ContainsAny(ref.Name, ".*>/ ") {
+			t.Fatalf("ParseName(%q) accepted name %q", s, ref.Name)
+		}
+		a := ARNs{Region: ref.Region, AccountID: ref.AccountID}
+		if len(a.Layer(ref.Name)) > maxNameLength {
+			return // a long name has an ARN too long for the LayerName member, as on AWS
+		}
+		back, err := a.ParseName(a.Layer(ref.Name))
+		if err != nil || back != ref {
+			t.Fatalf("ParseName(Layer(%+v)) = %+v, %v", ref, back, err)
+		}
+	})
+}
+
+func FuzzParseVersionARN(f *testing.F) {
+	for _, s := range []string{"arn:aws:lambda:us-east-1:000000000000:layer:lib:3", "arn:aws:lambda:::awslayer:x", "arn:aws:lambda:us-east-1:000000000000:layer:lib", "lib:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ref, ok := ParseVersionARN(s)
+		if !ok || ref.Name == "" {
+			if ref != (Ref{}) {
+				t.Fatalf("ParseVersionARN(%q) = %+v, %v: a result without a name", s, ref, ok)
+			}
+			return
+		}
+		if strings.ContainsAny(ref.Name, ".*>/ ") || ref.Version < 0 {
+			t.Fatalf("ParseVersionARN(%q) accepted %+v", s, ref)
+		}
+		if ref.Version > 0 {
+			a := ARNs{Region: ref.Region, AccountID: ref.AccountID}
+			if back, ok := ParseVersionARN(a.Version(ref.Name, ref.Version)); !ok || back != ref || !a.Local(back) {
+				t.Fatalf("ParseVersionARN(Version(%+v)) = %+v, %v", ref, back, ok)
+			}
+		}
+	})
+}
