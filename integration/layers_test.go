@@ -548,3 +548,72 @@ func TestFunctionLayersSizeLimit(t *testing.T) {
 	_, err = c.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("small"), Layers: []string{layerARNPrefix + "big:1"}})
 	wantMessage(t, err, "InvalidParameterValueException", 400, message)
 }
+
+// TestLayersAWSCLI publishes, lists, uses and deletes layers with the real AWS CLI v2.
+func TestLayersAWSCLI(t *testing.T) {
+	t.Parallel()
+	s := lambenttest.Start(t)
+	cli := newAWSCLI(t, s)
+	z := layerZip(t, "python/lib.py", "V = 1\n")
+	zipPath := filepath.Join(t.TempDir(), "layer.zip")
+	if err := os.WriteFile(zipPath, z, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type version struct {
+		LayerArn, LayerVersionArn, Description, CreatedDate string
+		Version                                             int64
+		CompatibleRuntimes                                  []string
+		Content                                             struct {
+			Location, CodeSha256 string
+			CodeSize             int64
+		}
+	}
+	var pub version
+	cli.json(&pub, "publish-layer-version", "--layer-name", "cli-layer", "--zip-file", "fileb://"+zipPath,
+		"--description", "from the CLI", "--compatible-runtimes", "python3.12", "provided.al2023")
+	if pub.LayerVersionArn != layerARNPrefix+"cli-layer:1" || pub.Version != 1 || pub.Content.CodeSha256 != sha256b64(z) ||
+		pub.Content.CodeSize != int64(len(z)) || !slices.Equal(pub.CompatibleRuntimes, []string{"python3.12", "provided.al2023"}) {
+		t.Errorf("publish-layer-version printed %+v", pub)
+	}
+	if got := download(t, pub.Content.Location); !bytes.Equal(got, z) {
+		t.Errorf("Content.Location gave %d bytes, want the %d uploaded", len(got), len(z))
+	}
+	var byArn version
+	cli.json(&byArn, "get-layer-version-by-arn", "--arn", pub.LayerVersionArn)
+	if byArn.LayerVersionArn != pub.LayerVersionArn || byArn.CreatedDate != pub.CreatedDate {
+		t.Errorf("get-layer-version-by-arn printed %+v", byArn)
+	}
+	var layers struct {
+		Layers []struct {
+			LayerName             string
+			LatestMatchingVersion version
+		}
+	}
+	cli.json(&layers, "list-layers", "--compatible-runtime", "python3.12")
+	if len(layers.Layers) != 1 || layers.Layers[0].LayerName != "cli-layer" || layers.Layers[0].LatestMatchingVersion.Version != 1 {
+		t.Errorf("list-layers printed %+v", layers)
+	}
+	var fn struct {
+		Layers []struct {
+			Arn      string
+			CodeSize int64
+		}
+	}
+	cli.json(&fn, "create-function", "--function-name", "cli-layered", "--runtime", "provided.al2023",
+		"--handler", "bootstrap", "--role", lambenttest.Role, "--zip-file", "fileb://"+zipPath, "--layers", pub.LayerVersionArn)
+	if len(fn.Layers) != 1 || fn.Layers[0].Arn != pub.LayerVersionArn || fn.Layers[0].CodeSize != int64(len(z)) {
+		t.Errorf("create-function --layers printed %+v", fn)
+	}
+	if _, stderr, code := cli.run("delete-layer-version", "--layer-name", "cli-layer", "--version-number", "1"); code != 0 {
+		t.Errorf("delete-layer-version: exit %d\n%s", code, stderr)
+	}
+	var versions struct{ LayerVersions []version }
+	cli.json(&versions, "list-layer-versions", "--layer-name", "cli-layer")
+	if len(versions.LayerVersions) != 0 {
+		t.Errorf("list-layer-versions after delete printed %+v", versions)
+	}
+	_, stderr, code := cli.run("get-layer-version", "--layer-name", "cli-layer", "--version-number", "1")
+	if code == 0 || !strings.Contains(stderr, "ResourceNotFoundException") {
+		t.Errorf("get-layer-version of a deleted version: exit %d\n%s", code, stderr)
+	}
+}
