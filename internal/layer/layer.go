@@ -56,18 +56,22 @@ type Version struct {
 	UnzippedSize int64  `json:"unzippedSize"` // extracted bytes, for the function size limit
 }
 
-// Limits of the API model on a published version.
+// Limits of Lambda's API model and of Lambda itself.
 const (
+	// MaxPerFunction is how many layers a function may use.
+	MaxPerFunction = 5
+	// MaxVersionARNLength bounds each layer version ARN in a function's Layers.
+	MaxVersionARNLength = 2048
+	// VersionARNPattern is the LayerVersionArn pattern Lambda's messages quote.
+	VersionARNPattern = `(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)`
+
 	maxNameLength        = 140
 	maxDescription       = 256
 	maxLicenseInfo       = 512
 	maxRuntimes          = 15
 	maxArchitectures     = 2
-	MaxVersionARNLength  = 2048 // in a function's Layers
-	MaxPerFunction       = 5
 	minVersionNumber     = 1
 	namePattern          = `(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+`
-	VersionARNPattern    = `(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)`
 	architectureEnum     = "[x86_64, arm64]"
 	architectureEnumText = "Member must satisfy constraint: [Member must satisfy enum value set: " + architectureEnum + ", Member must not be null]"
 )
