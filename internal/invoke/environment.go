@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +81,10 @@ func (r *Router) start(ctx context.Context, f *function.Function) (*environment,
 	if err != nil {
 		return nil, fmt.Errorf("function %q code: %w", f.Name, err)
 	}
+	opt, err := r.cfg.Code.Layers(ctx, f.LayerDigests())
+	if err != nil {
+		return nil, fmt.Errorf("function %q layers: %w", f.Name, err)
+	}
 	var b [16]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
@@ -92,6 +98,7 @@ func (r *Router) start(ctx context.Context, f *function.Function) (*environment,
 	spec := sandbox.Spec{
 		ID:                 id,
 		CodeDir:            dir,
+		OptDir:             opt,
 		Entrypoint:         "bootstrap", // the provided runtimes
 		Env:                r.environ(f, stream, nil),
 		MemoryMB:           f.MemorySize,
@@ -102,6 +109,8 @@ func (r *Router) start(ctx context.Context, f *function.Function) (*environment,
 	if rt, ok := r.cfg.Runtimes[f.Runtime]; ok {
 		spec.Entrypoint, spec.Args, spec.RuntimeDir = rt.Entrypoint, rt.Args, rt.Dir
 		spec.Env = r.environ(f, stream, rt.Env)
+	} else if !exists(filepath.Join(dir, "bootstrap")) && opt != "" && exists(filepath.Join(opt, "bootstrap")) {
+		spec.Entrypoint = sandbox.OptDir + "/bootstrap" // a custom runtime brought by a layer
 	}
 	sb, err := r.cfg.Driver.Start(ctx, spec)
 	if err != nil {
@@ -334,4 +343,9 @@ func traceID() string {
 func hasKey(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -164,6 +164,13 @@ type fakeCode struct{ dir string }
 
 func (c fakeCode) Dir(ctx context.Context, digest string) (string, error) { return c.dir, nil }
 
+func (c fakeCode) Layers(ctx context.Context, digests []string) (string, error) {
+	if len(digests) == 0 {
+		return "", nil
+	}
+	return c.dir + "/opt-" + strings.Join(digests, "-"), nil
+}
+
 // newRouter returns a Router over a fake driver whose sandboxes run behave.
 func newRouter(t *testing.T, behave func(rt *fakeRuntime) error, opts ...func(*Config)) (*Router, *fakeDriver) {
 	t.Helper()

@@ -30,6 +30,8 @@ var (
 // Code makes a function's code present on this host and returns its directory.
 type Code interface {
 	Dir(ctx context.Context, digest string) (string, error)
+	// Layers returns the directory of the layers merged in order ("" for none).
+	Layers(ctx context.Context, digests []string) (string, error)
 }
 
 // Runtime is how a managed runtime starts: its program and arguments as the sandbox sees
