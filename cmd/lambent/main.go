@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -63,6 +64,18 @@ func parseFlags(args []string, getenv func(string) string, output io.Writer) (cf
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "how long an idle environment stays warm")
 	fs.DurationVar(&cfg.AsyncAckWait, "async-ack-wait", 30*time.Second,
 		"how long an async invocation in flight when a server died waits before it is redelivered")
+	fs.Func("runtime-interpreter", "`NAME=PATH`: the interpreter of managed runtime NAME (python3.12, nodejs20.x, …); repeatable",
+		func(v string) error {
+			name, path, ok := strings.Cut(v, "=")
+			if !ok || name == "" || !strings.HasPrefix(path, "/") {
+				return fmt.Errorf("want NAME=/absolute/path, got %q", v)
+			}
+			if cfg.Interpreters == nil {
+				cfg.Interpreters = map[string]string{}
+			}
+			cfg.Interpreters[name] = path
+			return nil
+		})
 	fs.BoolVar(&verbose, "v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return cfg, false, err

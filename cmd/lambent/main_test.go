@@ -69,6 +69,14 @@ func TestParseFlags(t *testing.T) {
 			Listen: "0.0.0.0:1234", DataDir: "/d", Region: "eu-west-1", AccountID: "123456789012",
 			Sandbox: "process", NATSURL: "nats://n:4222", IdleTimeout: time.Minute, AsyncAckWait: 2 * time.Second,
 		}},
+		{name: "runtime interpreters", getenv: home, args: []string{
+			"--runtime-interpreter", "python3.12=/opt/py/bin/python3", "--runtime-interpreter", "nodejs20.x=/usr/local/bin/node",
+		}, want: server.Config{
+			Listen: "127.0.0.1:9770", DataDir: "/home/u/.local/share/lambent", Region: "us-east-1",
+			AccountID: "000000000000", Sandbox: "linux", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
+			Interpreters: map[string]string{"python3.12": "/opt/py/bin/python3", "nodejs20.x": "/usr/local/bin/node"},
+		}},
+		{name: "bad runtime interpreter", getenv: home, args: []string{"--runtime-interpreter", "python3.12"}, wantErr: true},
 		{name: "unknown flag", getenv: home, args: []string{"--port", "1"}, wantErr: true},
 		{name: "stray argument", getenv: home, args: []string{"extra"}, wantErr: true},
 		{name: "bad duration", getenv: home, args: []string{"--idle-timeout", "soon"}, wantErr: true},
