@@ -2,6 +2,8 @@
 
 GO        ?= go
 ARGS      ?=
+# honnef.co/go/tools, fetched through the Go module proxy by `go run`.
+STATICCHECK ?= v0.8.2
 BENCH     ?= .
 BENCHTIME ?= 1s
 # Each test binary's limit; the whole suite takes a few minutes on 2 cores.
@@ -23,8 +25,9 @@ deps: ## Install what the tests need and is missing (Debian's awscli, for the AW
 	$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y awscli
 
 .PHONY: test
-test: deps ## Install missing test dependencies, then vet, check formatting and run every test
+test: deps ## Install missing test dependencies, then vet, staticcheck, check formatting and run every test
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then \
 		echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	$(GO) test $(TESTFLAGS) ./...

@@ -31,9 +31,11 @@ var (
 	ErrIncomplete = errors.New("incomplete signature")
 	// ErrUnknownKey: the access key id is not one of the server's.
 	// 403 UnrecognizedClientException.
+	//lint:ignore ST1005 AWS's message, which clients show verbatim
 	ErrUnknownKey = errors.New("The security token included in the request is invalid.")
 	// ErrBadSignature: the signature does not match.
 	// 403 InvalidSignatureException.
+	//lint:ignore ST1005 AWS's message, which clients show verbatim
 	ErrBadSignature = errors.New("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	// ErrExpired: X-Amz-Date is more than [MaxSkew] away from now.
 	// 403 InvalidSignatureException.

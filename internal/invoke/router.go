@@ -23,6 +23,7 @@ import (
 
 // Errors of Invoke; the API edge maps them to AWS error types.
 var (
+	//lint:ignore ST1005 AWS's message, which clients show verbatim
 	ErrThrottled = errors.New("Rate Exceeded.")
 	ErrNotReady  = errors.New("function is not active")
 )
