@@ -129,23 +129,7 @@ func coldStart(b *testing.B, sandbox string) {
 
 	t := startTarget(b, sandbox)
 	t.createFunction(b, "empty")
-	c := t.invoker("empty")
-	if err := c.invoke(); err != nil {
-		b.Fatal(err)
-	}
-	var lat latencies
-	for b.Loop() {
-		b.StopTimer()
-		if err := t.forget("empty"); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		d, err := sample(times(1), c.invoke)
-		if err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, d...)
-	}
+	lat := t.coldInvokes(b, "empty")
 	after := execFloor(b, bootstrap, 100)
 	floor := append(before, after...)
 
@@ -158,4 +142,27 @@ func coldStart(b *testing.B, sandbox string) {
 	report(b, sandbox+" cold start p50 %.1fms (≤10ms: %s) p99 %.1fms (≤30ms: %s) | floor fork+exec → first invocation/next p50 %.1fms p99 %.1fms (p50 before %.1fms, after %.1fms) | ratio p50 %.1f× p99 %.1f×%s",
 		ms(p50), verdict(ms(p50) <= 10), ms(p99), verdict(ms(p99) <= 30), ms(floor.p50()), ms(floor.p99()),
 		ms(before.p50()), ms(after.p50()), r50, r99, t.where()+load())
+}
+
+// coldInvokes invokes function once per benchmark iteration, each time after dropping its
+// environments (outside the timer), and returns the latencies.
+func (t *target) coldInvokes(b *testing.B, function string) latencies {
+	c := t.invoker(function)
+	if err := c.invoke(); err != nil {
+		b.Fatal(err)
+	}
+	var lat latencies
+	for b.Loop() {
+		b.StopTimer()
+		if err := t.forget(function); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		d, err := sample(times(1), c.invoke)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, d...)
+	}
+	return lat
 }

@@ -51,23 +51,7 @@ func managedColdStart(b *testing.B, runtime, handler, file, source string, targe
 		in.Runtime = types.Runtime(runtime)
 		in.Handler = aws.String(handler)
 	})
-	c := t.invoker("hello")
-	if err := c.invoke(); err != nil {
-		b.Fatal(err)
-	}
-	var lat latencies
-	for b.Loop() {
-		b.StopTimer()
-		if err := t.forget("hello"); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		d, err := sample(times(1), c.invoke)
-		if err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, d...)
-	}
+	lat := t.coldInvokes(b, "hello")
 	all := append(before, floor()...)
 	p50, p99 := lat.p50(), lat.p99()
 	b.ReportMetric(ms(p50), "p50-ms")

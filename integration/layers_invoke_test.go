@@ -13,34 +13,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/lambent/lambent/internal/lambenttest"
-	"github.com/lambent/lambent/internal/server"
 )
 
 // TestLayersAtInvoke runs functions whose code comes partly from layers merged at /opt: a
 // third-party pure-Python package, an npm package installed now, a later layer overriding an
 // earlier one, and a custom runtime's bootstrap brought by a layer.
-func TestLayersAtInvoke(t *testing.T) {
-	drivers := []string{"process"}
-	if canRunLinux(t) {
-		drivers = append(drivers, "linux")
-	}
-	for _, driver := range drivers {
-		t.Run(driver, func(t *testing.T) {
-			s := lambenttest.Start(t, func(c *server.Config) { c.Sandbox = driver })
-			layerCases(t, s)
-		})
-	}
-}
+func TestLayersAtInvoke(t *testing.T) { eachDriver(t, layerCases) }
 
 func layerCases(t *testing.T, s *lambenttest.Server) {
 	c := s.Client()
-	files := func(m map[string]string) []byte {
-		zf := map[string]lambenttest.File{}
-		for n, body := range m {
-			zf[n] = lambenttest.File{Data: []byte(body)}
-		}
-		return lambenttest.Zip(t, zf)
-	}
+	files := func(m map[string]string) []byte { return sourceZip(t, m) }
 	withLayers := func(runtime, handler string, arns ...string) func(*lambda.CreateFunctionInput) {
 		return func(in *lambda.CreateFunctionInput) {
 			in.Runtime, in.Handler, in.Layers = types.Runtime(runtime), aws.String(handler), arns

@@ -17,28 +17,36 @@ import (
 
 // TestManagedRuntimes deploys Python and Node.js handlers as zips and invokes them through the
 // API, under the process driver and, where it can run, the linux one.
-func TestManagedRuntimes(t *testing.T) {
+func TestManagedRuntimes(t *testing.T) { eachDriver(t, runtimeCases) }
+
+// eachDriver runs cases against a server with the process driver and, where it can run, one
+// with the linux driver.
+func eachDriver(t *testing.T, cases func(*testing.T, *lambenttest.Server)) {
 	drivers := []string{"process"}
 	if canRunLinux(t) {
 		drivers = append(drivers, "linux")
 	}
 	for _, driver := range drivers {
 		t.Run(driver, func(t *testing.T) {
-			s := lambenttest.Start(t, func(c *server.Config) { c.Sandbox = driver })
-			runtimeCases(t, s)
+			cases(t, lambenttest.Start(t, func(c *server.Config) { c.Sandbox = driver }))
 		})
 	}
+}
+
+// sourceZip zips files given as name → content.
+func sourceZip(t testing.TB, files map[string]string) []byte {
+	zf := map[string]lambenttest.File{}
+	for n, body := range files {
+		zf[n] = lambenttest.File{Data: []byte(body)}
+	}
+	return lambenttest.Zip(t, zf)
 }
 
 func runtimeCases(t *testing.T, s *lambenttest.Server) {
 	c := s.Client()
 	create := func(t *testing.T, name, runtime, handler string, files map[string]string) {
 		t.Helper()
-		zf := map[string]lambenttest.File{}
-		for n, body := range files {
-			zf[n] = lambenttest.File{Data: []byte(body)}
-		}
-		s.CreateFunction(t, name, lambenttest.Zip(t, zf), func(in *lambda.CreateFunctionInput) {
+		s.CreateFunction(t, name, sourceZip(t, files), func(in *lambda.CreateFunctionInput) {
 			in.Runtime = types.Runtime(runtime)
 			in.Handler = aws.String(handler)
 		})
