@@ -60,6 +60,8 @@ func parseFlags(args []string, getenv func(string) string, output io.Writer) (cf
 	fs.StringVar(&cfg.Region, "region", "us-east-1", "the region in ARNs and AWS_REGION")
 	fs.StringVar(&cfg.AccountID, "account-id", "000000000000", "the account id in ARNs")
 	fs.StringVar(&cfg.Sandbox, "sandbox", "linux", "execution environment driver: "+server.Drivers)
+	fs.StringVar(&cfg.Network, "network", "none",
+		"functions' outbound network: none, or egress (a veth pair and NAT; needs --sandbox=linux)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS cluster (default: embedded)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "how long an idle environment stays warm")
 	fs.DurationVar(&cfg.AsyncAckWait, "async-ack-wait", 30*time.Second,
@@ -82,6 +84,17 @@ func parseFlags(args []string, getenv func(string) string, output io.Writer) (cf
 	}
 	if fs.NArg() > 0 {
 		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintln(output, err)
+		fs.Usage()
+		return cfg, false, err
+	}
+	switch {
+	case cfg.Network != "none" && cfg.Network != "egress":
+		err = fmt.Errorf("--network %q: want none or egress", cfg.Network)
+	case cfg.Network == "egress" && cfg.Sandbox != "linux":
+		err = fmt.Errorf("--network egress needs --sandbox=linux (the %s driver cannot restrict a function's network)", cfg.Sandbox)
+	}
+	if err != nil {
 		fmt.Fprintln(output, err)
 		fs.Usage()
 		return cfg, false, err

@@ -55,27 +55,33 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{name: "defaults", getenv: home, want: server.Config{
 			Listen: "127.0.0.1:9770", DataDir: "/home/u/.local/share/lambent", Region: "us-east-1",
-			AccountID: "000000000000", Sandbox: "linux", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
+			AccountID: "000000000000", Sandbox: "linux", Network: "none", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
 		}},
 		{name: "XDG_DATA_HOME", getenv: env(map[string]string{"HOME": "/home/u", "XDG_DATA_HOME": "/data"}),
 			want: server.Config{
 				Listen: "127.0.0.1:9770", DataDir: "/data/lambent", Region: "us-east-1",
-				AccountID: "000000000000", Sandbox: "linux", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
+				AccountID: "000000000000", Sandbox: "linux", Network: "none", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
 			}},
 		{name: "every flag", getenv: home, args: []string{
 			"--listen", "0.0.0.0:1234", "--data-dir", "/d", "--region", "eu-west-1", "--account-id", "123456789012",
-			"--sandbox", "process", "--nats-url", "nats://n:4222", "--idle-timeout", "1m", "--async-ack-wait", "2s", "-v",
+			"--sandbox", "process", "--network", "none", "--nats-url", "nats://n:4222", "--idle-timeout", "1m", "--async-ack-wait", "2s", "-v",
 		}, verbose: true, want: server.Config{
 			Listen: "0.0.0.0:1234", DataDir: "/d", Region: "eu-west-1", AccountID: "123456789012",
-			Sandbox: "process", NATSURL: "nats://n:4222", IdleTimeout: time.Minute, AsyncAckWait: 2 * time.Second,
+			Sandbox: "process", Network: "none", NATSURL: "nats://n:4222", IdleTimeout: time.Minute, AsyncAckWait: 2 * time.Second,
 		}},
 		{name: "runtime interpreters", getenv: home, args: []string{
 			"--runtime-interpreter", "python3.12=/opt/py/bin/python3", "--runtime-interpreter", "nodejs20.x=/usr/local/bin/node",
 		}, want: server.Config{
 			Listen: "127.0.0.1:9770", DataDir: "/home/u/.local/share/lambent", Region: "us-east-1",
-			AccountID: "000000000000", Sandbox: "linux", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
+			AccountID: "000000000000", Sandbox: "linux", Network: "none", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
 			Interpreters: map[string]string{"python3.12": "/opt/py/bin/python3", "nodejs20.x": "/usr/local/bin/node"},
 		}},
+		{name: "egress", getenv: home, args: []string{"--network", "egress"}, want: server.Config{
+			Listen: "127.0.0.1:9770", DataDir: "/home/u/.local/share/lambent", Region: "us-east-1",
+			AccountID: "000000000000", Sandbox: "linux", Network: "egress", IdleTimeout: 10 * time.Minute, AsyncAckWait: 30 * time.Second,
+		}},
+		{name: "unknown network", getenv: home, args: []string{"--network", "bridge"}, wantErr: true},
+		{name: "egress without the linux sandbox", getenv: home, args: []string{"--sandbox", "process", "--network", "egress"}, wantErr: true},
 		{name: "bad runtime interpreter", getenv: home, args: []string{"--runtime-interpreter", "python3.12"}, wantErr: true},
 		{name: "unknown flag", getenv: home, args: []string{"--port", "1"}, wantErr: true},
 		{name: "stray argument", getenv: home, args: []string{"extra"}, wantErr: true},

@@ -36,6 +36,8 @@ type Config struct {
 	Region    string
 	AccountID string
 	Sandbox   string
+	// Network is the linux sandboxes' outbound access: "none" (or empty) or "egress".
+	Network string
 	// NATSURL points at an external NATS cluster; empty embeds one.
 	NATSURL string
 	// IdleTimeout, AsyncAckWait and AsyncRetryDelays: see invoke and state; zero means default.
@@ -80,7 +82,7 @@ func driver(cfg Config) (sandbox.Driver, error) {
 	case "process", "":
 		return process.New(), nil
 	case "linux":
-		d, err := linux.New(linux.Options{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), Logger: cfg.Logger})
+		d, err := linux.New(linux.Options{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), Network: cfg.Network, Logger: cfg.Logger})
 		if err != nil {
 			return nil, err // not a typed nil in the interface
 		}

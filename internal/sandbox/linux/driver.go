@@ -49,7 +49,10 @@ type Options struct {
 	UID, GID int
 	// Spares is how many sandboxes are kept started ahead of demand (default 2; -1 for none).
 	Spares int
-	Logger *slog.Logger
+	// Network is NetworkNone (the default: only loopback) or NetworkEgress (a veth pair to
+	// the host, forwarded and masqueraded; see network.go).
+	Network string
+	Logger  *slog.Logger
 }
 
 // Driver starts isolated sandboxes.
@@ -58,6 +61,7 @@ type Driver struct {
 	cg     cgroups
 	self   string
 	hostNS *os.File
+	egress *egress // nil unless Options.Network is NetworkEgress
 
 	spares chan *box // pre-started sandboxes waiting for a function
 	seq    atomic.Uint64
@@ -102,6 +106,15 @@ func New(opts Options) (*Driver, error) {
 		opts.Spares = 2
 	}
 	d := &Driver{opts: opts, cg: cg, self: self, hostNS: hostNS, spares: make(chan *box, max(opts.Spares, 0))}
+	switch opts.Network {
+	case "", NetworkNone:
+	case NetworkEgress:
+		if d.egress, err = newEgress(Instance(opts.StateDir)); err != nil {
+			return nil, unavailable("network egress: %v", err)
+		}
+	default:
+		return nil, fmt.Errorf("linux: unknown network %q: want %s or %s", opts.Network, NetworkNone, NetworkEgress)
+	}
 	if err := d.sweep(); err != nil {
 		opts.Logger.Warn("sweeping sandboxes of an earlier run", "err", err)
 	}
@@ -247,6 +260,9 @@ func (d *Driver) Close() {
 		case s := <-d.spares:
 			s.Kill()
 		default:
+			if d.egress != nil {
+				d.egress.close()
+			}
 			return
 		}
 	}
@@ -304,10 +320,15 @@ func (d *Driver) prestart() (*box, error) {
 		s.mu.Unlock()
 		close(s.done)
 	}()
+	if d.egress != nil {
+		if s.veth, err = d.egress.attach(cmd.Process.Pid); err != nil {
+			return nil, fmt.Errorf("network: %w", err)
+		}
+	}
 	if err := s.cg.add(cmd.Process.Pid); err != nil {
 		return nil, fmt.Errorf("join cgroup: %w", err)
 	}
-	msg, _ := json.Marshal(initConfig{Root: root, UID: d.opts.UID, GID: d.opts.GID, Hostname: "sandbox"})
+	msg, _ := json.Marshal(initConfig{Root: root, UID: d.opts.UID, GID: d.opts.GID, Hostname: "sandbox", ResolvConf: d.resolvConf()})
 	if err := unix.Sendmsg(s.ctl, msg, nil, nil, 0); err != nil {
 		return nil, fmt.Errorf("configure init: %w", err)
 	}
@@ -404,6 +425,7 @@ type box struct {
 	done   chan struct{}
 
 	cpuQuota int64 // the function's CPU share, applied by InitDone
+	veth     *veth // with egress
 
 	mu   sync.Mutex
 	err  error
@@ -479,6 +501,7 @@ func (s *box) cleanup() {
 		s.cg.kill()
 		s.cg.remove()
 	}
+	s.veth.release()
 	os.Remove(s.root)
 }
 

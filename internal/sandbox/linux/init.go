@@ -27,6 +27,8 @@ type initConfig struct {
 	Root     string // empty host directory the sandbox's root is built on
 	UID, GID int
 	Hostname string
+	// ResolvConf is /etc/resolv.conf: empty without egress.
+	ResolvConf string
 }
 
 // specialization is the second message: what makes the sandbox a function's. It carries the
@@ -258,7 +260,7 @@ func writeEtc(etc string, cfg *initConfig) error {
 		"group":         fmt.Sprintf("root:x:0:\nsbx_user1051:x:%d:\nnobody:x:65534:\n", cfg.GID),
 		"hosts":         "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.0.1\t" + cfg.Hostname + "\n",
 		"hostname":      cfg.Hostname + "\n",
-		"resolv.conf":   "",
+		"resolv.conf":   cfg.ResolvConf,
 		"nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
 	}
 	for name, content := range files {
