@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/lambent/lambent/internal/lambenttest"
 	"github.com/lambent/lambent/internal/server"
 )
@@ -86,9 +88,9 @@ func (t *target) where() string {
 }
 
 // createFunction deploys the empty aws-lambda-go handler as name and waits until it is Active.
-func (t *target) createFunction(b *testing.B, name string) {
+func (t *target) createFunction(b *testing.B, name string, mutate ...func(*lambda.CreateFunctionInput)) {
 	b.Helper()
-	(&lambenttest.Server{Endpoint: t.endpoint}).CreateFunction(b, name, lambenttest.Function(b, "empty"))
+	(&lambenttest.Server{Endpoint: t.endpoint}).CreateFunction(b, name, lambenttest.Function(b, "empty"), mutate...)
 }
 
 // invoker is a lean Lambda client: net/http with keep-alive and aws-sdk-go-v2's SigV4 signer,
