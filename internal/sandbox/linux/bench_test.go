@@ -24,9 +24,7 @@ func BenchmarkStartKill(b *testing.B) {
 	if err != nil {
 		b.Skipf("linux sandbox driver unavailable here: %v", err)
 	}
-	code := b.TempDir()
-	os.Chmod(code, 0o755)
-	os.WriteFile(filepath.Join(code, "bootstrap"), []byte("#!/bin/sh\nsleep 100\n"), 0o755)
+	code := scriptCode(b, "sleep 100\n")
 	out, _ := os.Create(os.DevNull)
 	var starts, kills []time.Duration
 	for i := 0; b.Loop(); i++ {

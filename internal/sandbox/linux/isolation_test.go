@@ -26,11 +26,7 @@ var seq atomic.Int64
 // how it ended, killing it after timeout.
 func run(t *testing.T, d *Driver, script string, memoryMB, tmpMB int, timeout time.Duration) (string, error) {
 	t.Helper()
-	code := t.TempDir()
-	os.Chmod(code, 0o755)
-	if err := os.WriteFile(filepath.Join(code, "bootstrap"), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	code := scriptCode(t, script)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -131,9 +127,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("fork bomb is contained", func(t *testing.T) {
-		code := t.TempDir()
-		os.Chmod(code, 0o755)
-		os.WriteFile(filepath.Join(code, "bootstrap"), []byte("#!/bin/sh\nb() { b | b & }; b\nsleep 600\n"), 0o755)
+		code := scriptCode(t, "b() { b | b & }; b\nsleep 600\n")
 		sb, err := d.Start(context.Background(), sandbox.Spec{ID: "bomb", CodeDir: code, Entrypoint: "bootstrap",
 			Env: []string{"PATH=/usr/bin:/bin"}, MemoryMB: 1769, EphemeralStorageMB: 512,
 			RuntimeAPI: http.NotFoundHandler(), Output: devNull(t)})

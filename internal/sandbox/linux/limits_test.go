@@ -38,10 +38,8 @@ func TestLimitsFor(t *testing.T) {
 // TestFreezeThaw checks that a frozen sandbox makes no progress and resumes after Thaw.
 func TestFreezeThaw(t *testing.T) {
 	d := newDriver(t)
-	code := t.TempDir()
-	os.Chmod(code, 0o755)
 	// The function counts in /tmp; the test reads the count through /proc/PID/root.
-	os.WriteFile(filepath.Join(code, "bootstrap"), []byte("#!/bin/sh\ni=0\nwhile :; do i=$((i+1)); echo $i > /tmp/n; done\n"), 0o755)
+	code := scriptCode(t, "i=0\nwhile :; do i=$((i+1)); echo $i > /tmp/n; done\n")
 	sb, err := d.Start(context.Background(), sandbox.Spec{ID: "fz", CodeDir: code, Entrypoint: "bootstrap",
 		MemoryMB: 1769, EphemeralStorageMB: 512, RuntimeAPI: http.NotFoundHandler(), Output: devNull(t)})
 	if err != nil {

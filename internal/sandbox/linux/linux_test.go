@@ -34,10 +34,7 @@ func newDriver(t *testing.T) *Driver {
 
 func TestSmoke(t *testing.T) {
 	d := newDriver(t)
-	code := t.TempDir()
-	os.Chmod(code, 0o755)
-	script := "#!/bin/sh\necho hello from $(id -u) host=$(hostname) api=$AWS_LAMBDA_RUNTIME_API\nls /\ncat /proc/1/cmdline; echo\nwget -q -O- http://$AWS_LAMBDA_RUNTIME_API/ping 2>&1 || echo nowget\nexit 7\n"
-	os.WriteFile(filepath.Join(code, "bootstrap"), []byte(script), 0o755)
+	code := scriptCode(t, "echo hello from $(id -u) host=$(hostname) api=$AWS_LAMBDA_RUNTIME_API\nls /\ncat /proc/1/cmdline; echo\nwget -q -O- http://$AWS_LAMBDA_RUNTIME_API/ping 2>&1 || echo nowget\nexit 7\n")
 	r, w, _ := os.Pipe()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") })
@@ -56,4 +53,15 @@ func TestSmoke(t *testing.T) {
 	if !strings.Contains(string(out), "hello from 993") {
 		t.Errorf("output %q", out)
 	}
+}
+
+// scriptCode returns a code directory whose bootstrap is the shell script (without #!).
+func scriptCode(t testing.TB, script string) string {
+	t.Helper()
+	code := t.TempDir()
+	os.Chmod(code, 0o755) // readable by the sandbox's user
+	if err := os.WriteFile(filepath.Join(code, "bootstrap"), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return code
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -118,11 +117,7 @@ func newEgressDriver(t *testing.T) *Driver {
 // start runs script as a function's bootstrap and returns the sandbox and its output.
 func start(t *testing.T, d *Driver, script string) (*box, <-chan string) {
 	t.Helper()
-	code := t.TempDir()
-	os.Chmod(code, 0o755)
-	if err := os.WriteFile(filepath.Join(code, "bootstrap"), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	code := scriptCode(t, script)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
