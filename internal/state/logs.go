@@ -128,9 +128,6 @@ func (l *Logs) Read(ctx context.Context, function string) ([]LogRecord, error) {
 	}
 	var out []LogRecord
 	for {
-		if info := c.CachedInfo(); info != nil && info.NumPending == 0 && len(out) > 0 {
-			return out, nil
-		}
 		batch, err := c.FetchNoWait(256)
 		if err != nil {
 			return nil, err
